@@ -1,0 +1,1 @@
+"""Parallel-corpus input: reading, validating and downloading."""

@@ -1,0 +1,1 @@
+"""Judging a trained model: BLEU on real decoding, blessing, reports."""

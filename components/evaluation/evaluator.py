@@ -1,0 +1,142 @@
+"""Evaluator component: BLEU by real decoding through the exported signature.
+
+The candidate and the model in production (the newest version in the serving
+directory, read directly so this works on any orchestrator, with no Resolver)
+translate the same splits with the same exported code; the blessing rule then
+compares their BLEU on the blessing split.
+"""
+import dataclasses
+import json
+import os
+from typing import Dict, List, Optional, Tuple
+
+from absl import logging
+import tensorflow as tf
+from tfx.dsl.component.experimental.annotations import InputArtifact
+from tfx.dsl.component.experimental.annotations import OutputArtifact
+from tfx.dsl.component.experimental.annotations import Parameter
+from tfx.dsl.component.experimental.decorators import component
+from tfx.types import artifact_utils
+from tfx.types.standard_artifacts import Examples
+from tfx.types.standard_artifacts import Model
+from tfx.types.standard_artifacts import ModelBlessing
+from tfx.types.standard_artifacts import ModelEvaluation
+from tfx.utils import path_utils
+
+from nmt_tfx.components.evaluation import bleu
+from nmt_tfx.components.evaluation import blessing as blessing_lib
+from nmt_tfx.components.evaluation import report
+from nmt_tfx.components.model.export import SavedModelTranslator
+from nmt_tfx.components.serving import model_dir
+
+REPORT_JSON = 'report.json'
+REPORT_MARKDOWN = 'report.md'
+
+
+def read_split(examples: Examples, split: str) -> Tuple[List[str], List[str]]:
+  """(sources, references) of an ExampleGen split, in file order."""
+  pattern = os.path.join(artifact_utils.get_split_uri([examples], split), '*')
+  sources, references = [], []
+  for path in sorted(tf.io.gfile.glob(pattern)):
+    for record in tf.data.TFRecordDataset(path, compression_type='GZIP'):
+      example = tf.train.Example.FromString(record.numpy())
+      feature = example.features.feature
+      sources.append(feature['source'].bytes_list.value[0].decode('utf-8'))
+      references.append(feature['target'].bytes_list.value[0].decode('utf-8'))
+  return sources, references
+
+
+def score_model(export_dir: str, data: Dict[str, Tuple[List[str], List[str]]],
+                batch_size: int) -> Tuple[Dict[str, bleu.Scores],
+                                          Dict[str, List[str]]]:
+  """Decodes every split with the exported model; returns scores, outputs."""
+  translate = SavedModelTranslator(export_dir)
+  scores, hypotheses = {}, {}
+  for split, (sources, references) in data.items():
+    hypotheses[split] = translate(sources, batch_size=batch_size)
+    scores[split] = bleu.corpus_scores(hypotheses[split], references)
+    logging.info('%s on %s: BLEU %.2f', export_dir, split, scores[split].bleu)
+  return scores, hypotheses
+
+
+def evaluate(examples: Examples, candidate_dir: str, serving_dir: str,
+             bleu_floor: float, regression_margin: float, blessing_split: str,
+             report_splits: List[str], batch_size: int, num_samples: int
+             ) -> Tuple[blessing_lib.Verdict, dict]:
+  """Scores candidate and production model; returns the verdict and report."""
+  splits = list(dict.fromkeys([blessing_split] + report_splits))
+  data = {split: read_split(examples, split) for split in splits}
+  scores, hypotheses = score_model(candidate_dir, data, batch_size)
+  baseline_dir = model_dir.latest_version_dir(serving_dir)
+  baseline_scores: Optional[Dict[str, bleu.Scores]] = None
+  baseline_hypotheses: Dict[str, List[str]] = {}
+  if baseline_dir:
+    baseline_scores, baseline_hypotheses = score_model(baseline_dir, data,
+                                                       batch_size)
+  verdict = blessing_lib.judge(
+      scores[blessing_split].bleu,
+      baseline_scores[blessing_split].bleu if baseline_scores else None,
+      bleu_floor, regression_margin)
+  sample_split = report_splits[-1]
+  sources, references = data[sample_split]
+  samples = [{'source': sources[i], 'reference': references[i],
+              'translation': hypotheses[sample_split][i],
+              **({'production': baseline_hypotheses[sample_split][i]}
+                 if baseline_hypotheses else {})}
+             for i in range(min(num_samples, len(sources)))]
+  result = {
+      'candidate': candidate_dir,
+      'scores': {s: dataclasses.asdict(v) for s, v in scores.items()},
+      'production': baseline_dir,
+      'production_scores': ({s: dataclasses.asdict(v)
+                             for s, v in baseline_scores.items()}
+                            if baseline_scores else None),
+      'blessing_split': blessing_split,
+      'bleu_floor': bleu_floor,
+      'regression_margin': regression_margin,
+      'blessed': verdict.blessed,
+      'reason': verdict.reason,
+      'samples': samples,
+  }
+  return verdict, result
+
+
+@component
+def BleuEvaluator(examples: InputArtifact[Examples],
+                  model: InputArtifact[Model],
+                  blessing: OutputArtifact[ModelBlessing],
+                  evaluation: OutputArtifact[ModelEvaluation],
+                  serving_dir: Parameter[str],
+                  bleu_floor: Parameter[float] = 0.0,
+                  regression_margin: Parameter[float] = 1.0,
+                  blessing_split: Parameter[str] = 'eval',
+                  report_splits: Parameter[str] = 'eval,test',
+                  batch_size: Parameter[int] = 64,
+                  num_samples: Parameter[int] = 10) -> None:
+  """Blesses the model iff its BLEU clears the floor and does not regress."""
+  candidate_dir = path_utils.serving_model_path(model.uri)
+  verdict, result = evaluate(
+      examples, candidate_dir, serving_dir, bleu_floor, regression_margin,
+      blessing_split, [s for s in report_splits.split(',') if s], batch_size,
+      num_samples)
+  logging.info('Blessing: %s', verdict.reason)
+
+  with tf.io.gfile.GFile(os.path.join(evaluation.uri, REPORT_JSON), 'w') as f:
+    json.dump(result, f, indent=2, ensure_ascii=False)
+  with tf.io.gfile.GFile(os.path.join(evaluation.uri, REPORT_MARKDOWN), 'w') as f:
+    f.write(report.to_markdown(result))
+
+  marker = 'BLESSED' if verdict.blessed else 'NOT_BLESSED'
+  with tf.io.gfile.GFile(os.path.join(blessing.uri, marker), 'w') as f:
+    f.write(verdict.reason + '\n')
+  blessing.set_int_custom_property('blessed', int(verdict.blessed))
+  blessing.set_string_custom_property('reason', verdict.reason)
+  blessing.set_string_custom_property('current_model', model.uri)
+  blessing.set_float_custom_property(
+      'bleu', result['scores'][blessing_split]['bleu'])
+  if result['production_scores']:
+    blessing.set_float_custom_property(
+        'baseline_bleu', result['production_scores'][blessing_split]['bleu'])
+    blessing.set_string_custom_property('baseline_model', result['production'])
+  evaluation.set_string_custom_property('report', os.path.join(
+      evaluation.uri, REPORT_MARKDOWN))

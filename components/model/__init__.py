@@ -1,0 +1,1 @@
+"""Encoder-decoder model, decoding, training and export."""

@@ -1,0 +1,84 @@
+"""The served SavedModel: raw text in, translated text out, all in-graph.
+
+Signatures:
+  translate        text [B] string -> translation [B] string, length [B] int32
+  serving_default  examples [B] serialized tf.Example (feature `source`)
+                   -> the same outputs
+Both run the Transform graph (tokenize, vocabulary), the encoder, the decode
+loop and the detokenizer, so TF Serving needs nothing else.
+"""
+from typing import List, Sequence
+
+import tensorflow as tf
+
+from nmt_tfx.components.model import decoding
+from nmt_tfx.components.model.hparams import HParams
+from nmt_tfx.components.text import tokenizer as tokenizer_lib
+from nmt_tfx.components.text import vocabulary
+
+TRANSLATE_SIGNATURE = 'translate'
+TEXT_INPUT = 'text'
+EXAMPLES_INPUT = 'examples'
+TRANSLATION_OUTPUT = 'translation'
+
+
+class Translator(tf.Module):
+  """Wraps a trained model with its preprocessing and postprocessing."""
+
+  def __init__(self, model, tf_transform_output, hparams: HParams,
+               tokenizer_name: str):
+    super().__init__()
+    self.model = model
+    self.tft_layer = tf_transform_output.transform_features_layer()
+    self.id_to_token = vocabulary.IdToToken(
+        tf_transform_output.vocabulary_file_by_name(vocabulary.TARGET_VOCAB))
+    self._tokenizer = tokenizer_lib.get_tokenizer(tokenizer_name)
+    self._hparams = hparams
+
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, TEXT_INPUT)])
+  def translate(self, text):
+    features = self.tft_layer({'source': tf.reshape(text, [-1, 1])})
+    source_length = features['source_length']
+    source_ids = features['source_ids'][:, :tf.maximum(
+        tf.cast(tf.reduce_max(source_length), tf.int32), 1)]
+    hp = self._hparams
+    max_length = decoding.max_output_length(
+        source_length, hp.decode_length_ratio, hp.decode_length_offset,
+        hp.max_decode_length)
+    ids, lengths = decoding.greedy_decode(self.model, source_ids, max_length)
+    tokens = self.id_to_token(tf.RaggedTensor.from_tensor(ids, lengths=lengths))
+    return {TRANSLATION_OUTPUT: self._tokenizer.detokenize(tokens),
+            'length': lengths}
+
+  @tf.function(input_signature=[
+      tf.TensorSpec([None], tf.string, EXAMPLES_INPUT)])
+  def serve_examples(self, examples):
+    parsed = tf.io.parse_example(
+        examples, {'source': tf.io.FixedLenFeature([], tf.string)})
+    return self.translate(parsed['source'])
+
+
+def export(translator: Translator, export_dir: str) -> None:
+  tf.saved_model.save(
+      translator, export_dir,
+      signatures={
+          'serving_default': translator.serve_examples,
+          TRANSLATE_SIGNATURE: translator.translate,
+      })
+
+
+class SavedModelTranslator:
+  """Translates Python strings with an exported model's `translate` signature."""
+
+  def __init__(self, export_dir: str):
+    self._loaded = tf.saved_model.load(export_dir)  # keeps variables alive
+    self._fn = self._loaded.signatures[TRANSLATE_SIGNATURE]
+
+  def __call__(self, sentences: Sequence[str], batch_size: int = 64
+               ) -> List[str]:
+    translations = []
+    for start in range(0, len(sentences), batch_size):
+      batch = tf.constant(list(sentences[start:start + batch_size]), tf.string)
+      out = self._fn(**{TEXT_INPUT: batch})[TRANSLATION_OUTPUT]
+      translations.extend(t.decode('utf-8') for t in out.numpy())
+    return translations

@@ -1,0 +1,34 @@
+"""Model and training hyperparameters, read from the Trainer's custom_config."""
+import dataclasses
+from typing import Any, Dict, Optional
+
+
+@dataclasses.dataclass(frozen=True)
+class HParams:
+  embedding_dim: int = 256
+  encoder_units: int = 256      # per direction; the encoder output is 2x this.
+  decoder_units: int = 512
+  attention_units: int = 256
+  dropout: float = 0.2
+  batch_size: int = 64          # per replica; the global batch scales with replicas.
+  learning_rate: float = 1e-3
+  clip_norm: float = 5.0
+  steps_per_epoch: int = 250    # how often to log, validate and checkpoint.
+  length_buckets: tuple = (8, 12, 16, 20, 25, 30, 40)
+  shuffle_buffer: int = 30000
+  max_decode_length: int = 50   # hard cap on generated tokens.
+  decode_length_ratio: float = 2.0  # cap relative to the longest source...
+  decode_length_offset: int = 10    # ... plus this.
+
+  @classmethod
+  def from_dict(cls, values: Optional[Dict[str, Any]]) -> 'HParams':
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(values or {}) - set(known)
+    if unknown:
+      raise ValueError(f'unknown hyperparameters: {sorted(unknown)}')
+    return cls(**{k: tuple(v) if isinstance(v, list) else v
+                  for k, v in (values or {}).items()})
+
+  def to_dict(self) -> Dict[str, Any]:
+    return {k: list(v) if isinstance(v, tuple) else v
+            for k, v in dataclasses.asdict(self).items()}

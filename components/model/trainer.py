@@ -1,0 +1,117 @@
+"""TFX Trainer `run_fn`: builds the model under MirroredStrategy, trains it with
+teacher forcing on length-bucketed batches, and exports the Translator."""
+import os
+from typing import Dict, Optional
+
+from absl import logging
+import tensorflow as tf
+import tensorflow_transform as tft
+
+from nmt_tfx.components.model import export
+from nmt_tfx.components.model import seq2seq
+from nmt_tfx.components.model.hparams import HParams
+from nmt_tfx.components.preprocessing import PreprocessingConfig
+from nmt_tfx.components.text import vocabulary
+
+MODEL_FEATURES = ('source_ids', 'target_in')
+LABEL = 'target_out'
+
+
+def _trim_batch(batch: Dict[str, tf.Tensor]):
+  """Cuts the fixed-length padding down to the longest sentence in the batch."""
+  src_len = tf.maximum(tf.reduce_max(batch['source_length']), 1)
+  tgt_len = tf.maximum(tf.reduce_max(batch['target_length']), 1)
+  features = {'source_ids': batch['source_ids'][:, :src_len],
+              'target_in': batch['target_in'][:, :tgt_len]}
+  return features, batch[LABEL][:, :tgt_len]
+
+
+def make_dataset(file_pattern, tf_transform_output, hparams: HParams,
+                 global_batch_size: int, training: bool) -> tf.data.Dataset:
+  """Transformed TFRecords -> (features, labels) batches of similar lengths."""
+  spec = {k: v for k, v in tf_transform_output.transformed_feature_spec().items()
+          if k != 'target_text'}
+  patterns = file_pattern if isinstance(file_pattern, list) else [file_pattern]
+  files = sorted(f for p in patterns for f in tf.io.gfile.glob(p))
+  if not files:
+    raise ValueError(f'no transformed examples match {file_pattern}')
+  ds = tf.data.TFRecordDataset(files, compression_type='GZIP')
+  ds = ds.map(lambda r: tf.io.parse_single_example(r, spec),
+              num_parallel_calls=tf.data.AUTOTUNE).cache()
+  if training:
+    ds = ds.shuffle(hparams.shuffle_buffer, reshuffle_each_iteration=True)
+  ds = ds.repeat()
+  boundaries = list(hparams.length_buckets)
+  ds = ds.bucket_by_sequence_length(
+      lambda x: tf.cast(tf.maximum(x['source_length'], x['target_length']),
+                        tf.int32),
+      bucket_boundaries=boundaries,
+      bucket_batch_sizes=[global_batch_size] * (len(boundaries) + 1))
+  return ds.map(_trim_batch, num_parallel_calls=tf.data.AUTOTUNE).prefetch(
+      tf.data.AUTOTUNE)
+
+
+def build_model(source_vocab_size: int, target_vocab_size: int,
+                hparams: HParams) -> seq2seq.AttentionSeq2Seq:
+  model = seq2seq.AttentionSeq2Seq(source_vocab_size, target_vocab_size,
+                                   hparams, name='seq2seq')
+  model.compile(
+      optimizer=tf.keras.optimizers.Adam(hparams.learning_rate,
+                                         clipnorm=hparams.clip_norm),
+      loss=seq2seq.masked_cross_entropy,
+      metrics=[seq2seq.masked_accuracy])
+  return model
+
+
+def train_and_export(*, train_files, eval_files, transform_output: str,
+                     serving_model_dir: str, log_dir: Optional[str],
+                     train_steps: int, eval_steps: int,
+                     custom_config: Optional[Dict] = None,
+                     strategy: Optional[tf.distribute.Strategy] = None):
+  """Trains on transformed examples and writes the serving SavedModel.
+
+  Returns the Keras History.
+  """
+  config = dict(custom_config or {})
+  preprocessing = PreprocessingConfig.from_dict(config.pop('preprocessing', {}))
+  hparams = HParams.from_dict(config)
+  tf_transform_output = tft.TFTransformOutput(transform_output)
+  strategy = strategy or tf.distribute.MirroredStrategy()
+  replicas = strategy.num_replicas_in_sync
+  global_batch = hparams.batch_size * replicas
+  logging.info('Training on %d replica(s), global batch %d', replicas,
+               global_batch)
+
+  train_ds = make_dataset(train_files, tf_transform_output, hparams,
+                          global_batch, training=True)
+  eval_ds = make_dataset(eval_files, tf_transform_output, hparams,
+                         global_batch, training=False)
+  with strategy.scope():
+    model = build_model(
+        vocabulary.vocabulary_size(tf_transform_output, vocabulary.SOURCE_VOCAB),
+        vocabulary.vocabulary_size(tf_transform_output, vocabulary.TARGET_VOCAB),
+        hparams)
+
+  steps_per_epoch = max(1, min(hparams.steps_per_epoch, train_steps))
+  epochs = max(1, train_steps // steps_per_epoch)
+  callbacks = []
+  if log_dir:
+    callbacks.append(tf.keras.callbacks.TensorBoard(log_dir=log_dir,
+                                                    update_freq=50))
+  history = model.fit(train_ds, epochs=epochs, steps_per_epoch=steps_per_epoch,
+                      validation_data=eval_ds, validation_steps=eval_steps,
+                      callbacks=callbacks, verbose=2)
+  translator = export.Translator(model, tf_transform_output, hparams,
+                                 preprocessing.tokenizer)
+  export.export(translator, serving_model_dir)
+  return history
+
+
+def run_fn(fn_args) -> None:
+  """Entry point for `tfx.components.Trainer(run_fn=...)`."""
+  train_and_export(
+      train_files=fn_args.train_files, eval_files=fn_args.eval_files,
+      transform_output=fn_args.transform_output,
+      serving_model_dir=fn_args.serving_model_dir,
+      log_dir=fn_args.model_run_dir, train_steps=fn_args.train_steps,
+      eval_steps=fn_args.eval_steps, custom_config=fn_args.custom_config)

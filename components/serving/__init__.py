@@ -1,0 +1,1 @@
+"""The TF Serving model directory and the push into it."""

@@ -1,0 +1,1 @@
+"""Text processing shared by Transform, training and the served graph."""

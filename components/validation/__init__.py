@@ -1,0 +1,1 @@
+"""Data validation that stops the run on anomalies."""

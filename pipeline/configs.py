@@ -1,0 +1,69 @@
+"""Every knob of the pipeline, in one place.
+
+`PipelineConfig` holds what a run needs; `CONFIGS` names the configurations
+that ship with the project (``default`` is the README's main job).
+"""
+import dataclasses
+import os
+from typing import Dict, List
+
+from nmt_tfx.components.model.hparams import HParams
+from nmt_tfx.components.preprocessing import PreprocessingConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineConfig:
+  """A pipeline run: data, model, judging and where outputs go."""
+  data_dir: str = 'data/multi30k'
+  source_lang: str = 'en'
+  target_lang: str = 'de'
+  # Pipeline split -> file stem in data_dir (Multi30k's names by default).
+  split_stems: Dict[str, str] = dataclasses.field(default_factory=lambda: {
+      'train': 'train', 'eval': 'val', 'test': 'test_2016_flickr'})
+  runs_dir: str = 'runs'
+  preprocessing: PreprocessingConfig = PreprocessingConfig()
+  hparams: HParams = HParams()
+  train_steps: int = 2000
+  eval_steps: int = 16
+  bleu_floor: float = 5.0          # on the eval split, cased sacreBLEU.
+  regression_margin: float = 1.0   # BLEU points allowed below production.
+  num_samples: int = 10
+  enable_cache: bool = True
+  beam_pipeline_args: List[str] = dataclasses.field(default_factory=lambda: [
+      '--direct_running_mode=in_memory', '--direct_num_workers=1'])
+
+  @property
+  def pipeline_name(self) -> str:
+    return f'nmt-{self.source_lang}-{self.target_lang}'
+
+  @property
+  def run_dir(self) -> str:
+    return os.path.join(os.path.abspath(self.runs_dir), self.pipeline_name)
+
+  @property
+  def pipeline_root(self) -> str:
+    return os.path.join(self.run_dir, 'root')
+
+  @property
+  def metadata_path(self) -> str:
+    return os.path.join(self.run_dir, 'metadata.sqlite')
+
+  @property
+  def serving_dir(self) -> str:
+    """What TF Serving's --model_base_path points at."""
+    return os.path.join(self.run_dir, 'serving', self.pipeline_name)
+
+  def trainer_config(self) -> dict:
+    return {**self.hparams.to_dict(),
+            'preprocessing': dataclasses.asdict(self.preprocessing)}
+
+
+CONFIGS: Dict[str, PipelineConfig] = {
+    # The README's main job: Multi30k En->De, about 15 minutes on 2 CPU cores.
+    'default': PipelineConfig(),
+    # A minutes-long run for smoke tests: tiny model, few steps, no floor.
+    'smoke': PipelineConfig(
+        hparams=HParams(embedding_dim=32, encoder_units=32, decoder_units=64,
+                        attention_units=32, steps_per_epoch=20),
+        train_steps=40, eval_steps=2, bleu_floor=0.0),
+}

@@ -1,0 +1,80 @@
+"""The TFX pipeline: parallel text in, a served translation model out."""
+import dataclasses
+
+from tfx import v1 as tfx
+from tfx.components import FileBasedExampleGen
+from tfx.dsl.components.base import executor_spec
+from tfx.proto import example_gen_pb2
+
+from nmt_tfx.components.data import example_gen
+from nmt_tfx.components.evaluation.evaluator import BleuEvaluator
+from nmt_tfx.components.serving.pusher import VersionedPusher
+from nmt_tfx.components.validation.gate import DataValidationGate
+from nmt_tfx.pipeline.configs import PipelineConfig
+from nmt_tfx import schemas
+
+PREPROCESSING_FN = 'nmt_tfx.components.preprocessing.preprocessing_fn'
+RUN_FN = 'nmt_tfx.components.model.trainer.run_fn'
+
+
+def create_pipeline(config: PipelineConfig, *, data_dir: str,
+                    pipeline_root: str, serving_dir: str,
+                    metadata_connection_config=None,
+                    schema_file: str = schemas.SCHEMA_FILE,
+                    beam_pipeline_args=None) -> tfx.dsl.Pipeline:
+  """ExampleGen -> validation -> Transform -> Trainer -> Evaluator -> Pusher."""
+  splits = [example_gen_pb2.Input.Split(
+      name=name, pattern=example_gen.split_pattern(stem))
+            for name, stem in config.split_stems.items()]
+  examples = FileBasedExampleGen(
+      input_base=data_dir,
+      input_config=example_gen_pb2.Input(splits=splits),
+      custom_config=example_gen.make_custom_config(config.source_lang,
+                                                   config.target_lang),
+      custom_executor_spec=executor_spec.BeamExecutorSpec(
+          example_gen.Executor)).with_id('ParallelTextExampleGen')
+
+  statistics = tfx.components.StatisticsGen(
+      examples=examples.outputs['examples'])
+  schema = tfx.components.ImportSchemaGen(schema_file=schema_file)
+  validator = tfx.components.ExampleValidator(
+      statistics=statistics.outputs['statistics'],
+      schema=schema.outputs['schema'])
+  gate = DataValidationGate(anomalies=validator.outputs['anomalies'],
+                            schema=schema.outputs['schema'])
+
+  transform = tfx.components.Transform(
+      examples=examples.outputs['examples'],
+      schema=gate.outputs['validated_schema'],
+      preprocessing_fn=PREPROCESSING_FN,
+      custom_config=dataclasses.asdict(config.preprocessing),
+      splits_config=tfx.proto.SplitsConfig(analyze=['train'],
+                                           transform=['train', 'eval']))
+  trainer = tfx.components.Trainer(
+      run_fn=RUN_FN,
+      examples=transform.outputs['transformed_examples'],
+      transform_graph=transform.outputs['transform_graph'],
+      train_args=tfx.proto.TrainArgs(splits=['train'],
+                                     num_steps=config.train_steps),
+      eval_args=tfx.proto.EvalArgs(splits=['eval'],
+                                   num_steps=config.eval_steps),
+      custom_config=config.trainer_config())
+  evaluator = BleuEvaluator(
+      examples=examples.outputs['examples'], model=trainer.outputs['model'],
+      serving_dir=serving_dir, bleu_floor=config.bleu_floor,
+      regression_margin=config.regression_margin,
+      num_samples=config.num_samples)
+  pusher = VersionedPusher(model=trainer.outputs['model'],
+                           blessing=evaluator.outputs['blessing'],
+                           serving_dir=serving_dir)
+
+  return tfx.dsl.Pipeline(
+      pipeline_name=config.pipeline_name,
+      pipeline_root=pipeline_root,
+      components=[examples, statistics, schema, validator, gate, transform,
+                  trainer, evaluator, pusher],
+      enable_cache=config.enable_cache,
+      metadata_connection_config=metadata_connection_config,
+      beam_pipeline_args=(config.beam_pipeline_args
+                          if beam_pipeline_args is None else beam_pipeline_args))
+
