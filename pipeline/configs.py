@@ -7,6 +7,7 @@ import dataclasses
 import os
 from typing import Dict, List
 
+from nmt_tfx import schemas
 from nmt_tfx.components.model.hparams import HParams
 from nmt_tfx.components.preprocessing import PreprocessingConfig
 
@@ -21,9 +22,10 @@ class PipelineConfig:
   split_stems: Dict[str, str] = dataclasses.field(default_factory=lambda: {
       'train': 'train', 'eval': 'val', 'test': 'test_2016_flickr'})
   runs_dir: str = 'runs'
+  schema_file: str = schemas.SCHEMA_FILE   # the curated raw-data schema.
   preprocessing: PreprocessingConfig = PreprocessingConfig()
   hparams: HParams = HParams()
-  train_steps: int = 2000
+  train_steps: int = 3000
   eval_steps: int = 16
   bleu_floor: float = 5.0          # on the eval split, cased sacreBLEU.
   regression_margin: float = 1.0   # BLEU points allowed below production.

@@ -15,6 +15,9 @@ os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')  # before TensorFlow loads.
 import argparse  # pylint: disable=g-import-not-at-top,g-bad-import-order
 import dataclasses
 import json
+import logging
+import pathlib
+import re
 import sys
 import time
 from typing import List, Optional
@@ -22,6 +25,8 @@ from typing import List, Optional
 from nmt_tfx.components.data import corpus
 from nmt_tfx.components.data import multi30k
 from nmt_tfx.pipeline import configs
+
+SETUP_PY = pathlib.Path(__file__).resolve().parents[1] / 'setup.py'
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -40,6 +45,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
   parser.add_argument('--target-lang')
   parser.add_argument('--runs-dir', help='where pipeline outputs, ML Metadata '
                       'and the serving directory go (default: runs)')
+  parser.add_argument('--schema-file', help='curated schema the raw data must '
+                      'match (default: schemas/schema.pbtxt)')
   parser.add_argument('--train-steps', type=int)
   parser.add_argument('--bleu-floor', type=float)
   parser.add_argument('--regression-margin', type=float)
@@ -53,6 +60,7 @@ def build_config(args: argparse.Namespace) -> configs.PipelineConfig:
   overrides = {k: v for k, v in {
       'data_dir': args.data_dir, 'source_lang': args.source_lang,
       'target_lang': args.target_lang, 'runs_dir': args.runs_dir,
+      'schema_file': args.schema_file,
       'train_steps': args.train_steps, 'bleu_floor': args.bleu_floor,
       'regression_margin': args.regression_margin}.items() if v is not None}
   hparams = json.loads(args.hparams)
@@ -73,15 +81,67 @@ def check_data(config: configs.PipelineConfig, download: bool) -> None:
           f'({split.source_path})', flush=True)
 
 
+class _StageProgress(logging.Filter):
+  """Lets TFX's "Component X is running/finished" through, with durations."""
+
+  _PATTERN = re.compile(r'^Component (\S+) is (running|finished)\.$')
+
+  def __init__(self):
+    super().__init__()
+    self._started = {}
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    if record.levelno >= logging.WARNING and record.name != 'absl':
+      return True
+    match = self._PATTERN.match(record.getMessage())
+    if not match:
+      return False
+    name, state = match.groups()
+    if state == 'running':
+      self._started[name] = time.time()
+      record.msg, record.args = f'{name} ...', ()
+    else:
+      seconds = time.time() - self._started.get(name, time.time())
+      record.msg, record.args = f'{name} done in {seconds:.0f} s', ()
+    return True
+
+
+def configure_logging(log_path: str) -> None:
+  """Full TFX/Beam log to `log_path`; one line per stage on the console."""
+  os.makedirs(os.path.dirname(log_path), exist_ok=True)
+  root = logging.getLogger()
+  for handler in list(root.handlers):
+    root.removeHandler(handler)
+  root.setLevel(logging.INFO)
+  to_file = logging.FileHandler(log_path)
+  to_file.setFormatter(logging.Formatter(
+      '%(asctime)s %(levelname)s %(name)s: %(message)s'))
+  console = logging.StreamHandler(sys.stdout)
+  console.setFormatter(logging.Formatter('[pipeline] %(asctime)s %(message)s',
+                                         '%H:%M:%S'))
+  console.addFilter(_StageProgress())
+  root.addHandler(to_file)
+  root.addHandler(console)
+  from absl import logging as absl_logging  # pylint: disable=g-import-not-at-top
+  absl_logging.set_verbosity(absl_logging.INFO)
+  print(f'[pipeline] full log: {log_path}', flush=True)
+
+
 def run(config: configs.PipelineConfig) -> None:
   from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
   from nmt_tfx.pipeline import pipeline  # pylint: disable=g-import-not-at-top
   os.makedirs(config.run_dir, exist_ok=True)
+  beam_args = list(config.beam_pipeline_args)
+  if SETUP_PY.exists():
+    # Names our package for Beam; otherwise TFX builds an sdist of itself for
+    # every Beam component (seconds each).
+    beam_args.append(f'--setup_file={SETUP_PY}')
   tfx.orchestration.LocalDagRunner().run(pipeline.create_pipeline(
       config, data_dir=os.path.abspath(config.data_dir),
       pipeline_root=config.pipeline_root, serving_dir=config.serving_dir,
       metadata_connection_config=tfx.orchestration.metadata
-      .sqlite_metadata_connection_config(config.metadata_path)))
+      .sqlite_metadata_connection_config(config.metadata_path),
+      beam_pipeline_args=beam_args))
 
 
 def latest_outputs(metadata_path: str) -> dict:
@@ -127,6 +187,14 @@ def print_summary(config: configs.PipelineConfig, seconds: float) -> None:
           f"  out: {sample['translation']}\n")
 
 
+def _find_cause(error: BaseException, kind: type) -> Optional[BaseException]:
+  while error is not None:
+    if isinstance(error, kind):
+      return error
+    error = error.__cause__ or error.__context__
+  return None
+
+
 def main(argv: Optional[List[str]] = None) -> int:
   args = parse_args(argv)
   config = build_config(args)
@@ -136,9 +204,18 @@ def main(argv: Optional[List[str]] = None) -> int:
   except corpus.CorpusError as e:
     print(f'error: {e}', file=sys.stderr)
     return 2
-  from absl import logging  # pylint: disable=g-import-not-at-top
-  logging.set_verbosity(logging.INFO)
-  run(config)
+  from nmt_tfx.components.validation.gate import DataValidationError  # pylint: disable=g-import-not-at-top
+  configure_logging(os.path.join(config.run_dir, 'logs',
+                                 time.strftime('%Y%m%d-%H%M%S') + '.log'))
+  try:
+    run(config)
+  except Exception as e:  # pylint: disable=broad-except
+    cause = _find_cause(e, DataValidationError)
+    if cause is None:
+      raise
+    print(f'error: {cause}\nThe run stopped before Transform; nothing was '
+          'trained or pushed.', file=sys.stderr)
+    return 3
   print_summary(config, time.time() - start)
   return 0
 

@@ -11,7 +11,6 @@ from nmt_tfx.components.evaluation.evaluator import BleuEvaluator
 from nmt_tfx.components.serving.pusher import VersionedPusher
 from nmt_tfx.components.validation.gate import DataValidationGate
 from nmt_tfx.pipeline.configs import PipelineConfig
-from nmt_tfx import schemas
 
 PREPROCESSING_FN = 'nmt_tfx.components.preprocessing.preprocessing_fn'
 RUN_FN = 'nmt_tfx.components.model.trainer.run_fn'
@@ -20,7 +19,6 @@ RUN_FN = 'nmt_tfx.components.model.trainer.run_fn'
 def create_pipeline(config: PipelineConfig, *, data_dir: str,
                     pipeline_root: str, serving_dir: str,
                     metadata_connection_config=None,
-                    schema_file: str = schemas.SCHEMA_FILE,
                     beam_pipeline_args=None) -> tfx.dsl.Pipeline:
   """ExampleGen -> validation -> Transform -> Trainer -> Evaluator -> Pusher."""
   splits = [example_gen_pb2.Input.Split(
@@ -36,7 +34,7 @@ def create_pipeline(config: PipelineConfig, *, data_dir: str,
 
   statistics = tfx.components.StatisticsGen(
       examples=examples.outputs['examples'])
-  schema = tfx.components.ImportSchemaGen(schema_file=schema_file)
+  schema = tfx.components.ImportSchemaGen(schema_file=config.schema_file)
   validator = tfx.components.ExampleValidator(
       statistics=statistics.outputs['statistics'],
       schema=schema.outputs['schema'])

@@ -5,10 +5,10 @@ from typing import Any, Dict, Optional
 
 @dataclasses.dataclass(frozen=True)
 class HParams:
-  embedding_dim: int = 256
-  encoder_units: int = 256      # per direction; the encoder output is 2x this.
-  decoder_units: int = 512
-  attention_units: int = 256
+  embedding_dim: int = 128
+  encoder_units: int = 128      # per direction; the encoder output is 2x this.
+  decoder_units: int = 256
+  attention_units: int = 128
   dropout: float = 0.2
   batch_size: int = 64          # per replica; the global batch scales with replicas.
   learning_rate: float = 1e-3

@@ -51,6 +51,14 @@ def make_dataset(file_pattern, tf_transform_output, hparams: HParams,
       tf.data.AUTOTUNE)
 
 
+def make_strategy() -> tf.distribute.MirroredStrategy:
+  """MirroredStrategy over every GPU, else over every logical CPU device."""
+  if tf.config.list_logical_devices('GPU'):
+    return tf.distribute.MirroredStrategy()
+  cpus = [d.name for d in tf.config.list_logical_devices('CPU')]
+  return tf.distribute.MirroredStrategy(devices=cpus)
+
+
 def build_model(source_vocab_size: int, target_vocab_size: int,
                 hparams: HParams) -> seq2seq.AttentionSeq2Seq:
   model = seq2seq.AttentionSeq2Seq(source_vocab_size, target_vocab_size,
@@ -76,7 +84,7 @@ def train_and_export(*, train_files, eval_files, transform_output: str,
   preprocessing = PreprocessingConfig.from_dict(config.pop('preprocessing', {}))
   hparams = HParams.from_dict(config)
   tf_transform_output = tft.TFTransformOutput(transform_output)
-  strategy = strategy or tf.distribute.MirroredStrategy()
+  strategy = strategy or make_strategy()
   replicas = strategy.num_replicas_in_sync
   global_batch = hparams.batch_size * replicas
   logging.info('Training on %d replica(s), global batch %d', replicas,

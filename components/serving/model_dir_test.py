@@ -1,0 +1,49 @@
+import os
+from unittest import mock
+
+import pytest
+
+from nmt_tfx.components.serving import model_dir
+
+
+def _saved_model(path):
+  (path / 'variables').mkdir(parents=True)
+  (path / 'saved_model.pb').write_bytes(b'graph')
+  (path / 'variables' / 'variables.index').write_bytes(b'index')
+  return path
+
+
+def test_push_creates_increasing_integer_versions(tmp_path):
+  src = _saved_model(tmp_path / 'model')
+  serving = tmp_path / 'serving'
+  first = model_dir.push(str(src), str(serving))
+  second = model_dir.push(str(src), str(serving))
+  assert second > first
+  assert sorted(os.listdir(serving)) == sorted([str(first), str(second)])
+  assert (serving / str(second) / 'variables' / 'variables.index').exists()
+  assert model_dir.latest_version_dir(str(serving)) == str(serving / str(second))
+
+
+def test_versions_ignore_non_integer_entries(tmp_path):
+  for name in ('3', '12', '.staging-99-abc', 'notes', '7.retired'):
+    (tmp_path / name).mkdir()
+  assert model_dir.versions(str(tmp_path)) == [3, 12]
+  assert model_dir.versions(str(tmp_path / 'missing')) == []
+
+
+def test_failed_copy_leaves_no_version_and_no_staging(tmp_path):
+  src = _saved_model(tmp_path / 'model')
+  serving = tmp_path / 'serving'
+  real_copy = model_dir.tf.io.gfile.copy
+  calls = []
+
+  def failing_copy(a, b, *args, **kwargs):
+    calls.append(a)
+    if len(calls) == 2:
+      raise OSError('disk full')
+    return real_copy(a, b, *args, **kwargs)
+
+  with mock.patch.object(model_dir.tf.io.gfile, 'copy', failing_copy):
+    with pytest.raises(OSError, match='disk full'):
+      model_dir.push(str(src), str(serving))
+  assert os.listdir(serving) == []

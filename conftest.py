@@ -1,0 +1,88 @@
+"""Shared test fixtures: Multi30k slices and a real tensorflow-transform run."""
+import os
+
+os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+import gzip  # pylint: disable=g-import-not-at-top,g-bad-import-order
+import pathlib
+from typing import List, Tuple
+
+import pytest
+
+ROOT = pathlib.Path(__file__).parent
+MULTI30K = pathlib.Path(os.environ.get(
+    'NMT_MULTI30K_DIR', ROOT.parent / 'shared' / 'data' / 'multi30k'))
+
+
+def read_multi30k(stem: str, lang: str, limit: int = None) -> List[str]:
+  path = MULTI30K / f'{stem}.{lang}.gz'
+  if not path.exists():
+    pytest.fail(f'Multi30k not found at {MULTI30K}; set NMT_MULTI30K_DIR')
+  with gzip.open(path, 'rt', encoding='utf-8') as f:
+    lines = [line.rstrip('\n') for line in f]
+  return lines[:limit] if limit else lines
+
+
+def write_slice(directory: pathlib.Path, sizes: dict,
+                langs=('en', 'de')) -> pathlib.Path:
+  """Writes the first N lines of each Multi30k split as .gz files."""
+  directory.mkdir(parents=True, exist_ok=True)
+  for stem, size in sizes.items():
+    for lang in langs:
+      with gzip.open(directory / f'{stem}.{lang}.gz', 'wt',
+                     encoding='utf-8') as f:
+        f.write('\n'.join(read_multi30k(stem, lang, size)) + '\n')
+  return directory
+
+
+@pytest.fixture(scope='session')
+def multi30k_dir() -> pathlib.Path:
+  if not (MULTI30K / 'SHA256SUMS').exists():
+    pytest.fail(f'Multi30k not found at {MULTI30K}; set NMT_MULTI30K_DIR')
+  return MULTI30K
+
+
+def run_transform(pairs: List[Tuple[str, str]], out_dir: pathlib.Path,
+                  preprocessing_config: dict) -> pathlib.Path:
+  """Runs preprocessing_fn with tensorflow-transform on Beam, writing the
+  transform graph to out_dir/transform and examples to out_dir/data-*.gz."""
+  import functools  # pylint: disable=g-import-not-at-top
+  import apache_beam as beam
+  import tensorflow as tf
+  import tensorflow_transform as tft
+  import tensorflow_transform.beam as tft_beam
+  from tensorflow_transform.tf_metadata import dataset_metadata
+  from nmt_tfx.components import preprocessing
+
+  raw_metadata = dataset_metadata.DatasetMetadata.from_feature_spec({
+      'source': tf.io.FixedLenFeature([1], tf.string),
+      'target': tf.io.FixedLenFeature([1], tf.string)})
+  instances = [{'source': [s.encode()], 'target': [t.encode()]}
+               for s, t in pairs]
+  with beam.Pipeline() as p, tft_beam.Context(temp_dir=str(out_dir / 'tmp')):
+    raw = p | beam.Create(instances)
+    (data, metadata), transform_fn = (
+        (raw, raw_metadata) | tft_beam.AnalyzeAndTransformDataset(
+            functools.partial(preprocessing.preprocessing_fn,
+                              custom_config=preprocessing_config),
+            output_record_batches=False))
+    _ = transform_fn | tft_beam.WriteTransformFn(str(out_dir / 'transform'))
+    coder = tft.coders.ExampleProtoCoder(metadata.schema)
+    _ = (data | beam.Map(coder.encode) | beam.io.WriteToTFRecord(
+        str(out_dir / 'data'), file_name_suffix='.gz'))
+  return out_dir
+
+
+TINY_PREPROCESSING = {'min_frequency': 1, 'max_source_length': 16,
+                      'max_target_length': 16}
+
+
+@pytest.fixture(scope='session')
+def tiny_transform(tmp_path_factory) -> pathlib.Path:
+  """Transform output for 16 short Multi30k pairs (a model can memorize them)."""
+  src, tgt = read_multi30k('train', 'en'), read_multi30k('train', 'de')
+  pairs = [(s, t) for s, t in zip(src, tgt)
+           if len(s.split()) <= 7 and len(t.split()) <= 7][:16]
+  return run_transform(pairs, tmp_path_factory.mktemp('tiny'),
+                       TINY_PREPROCESSING)

@@ -1,0 +1,1 @@
+"""Compiling the pipeline for Kubeflow Pipelines v2 (installed as ``nmt_tfx.kubeflow``)."""

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Sets up the Python 3.10 environment (first time: ~2 min) and runs the test
+# suite, the slow end-to-end pipeline test included (~15 min on 2 cores).
+# Tests read Multi30k from ../shared/data/multi30k (or $NMT_MULTI30K_DIR).
+# Arguments go to pytest, e.g. `./test.sh -m "not slow"` for the quick part.
+set -euo pipefail
+cd "$(dirname "$0")"
+py="$(scripts/bootstrap.sh)"
+export TF_USE_LEGACY_KERAS=1 TF_CPP_MIN_LOG_LEVEL=2 PYTHONWARNINGS=ignore::FutureWarning
+exec "$py" -m pytest "$@"

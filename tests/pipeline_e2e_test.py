@@ -1,0 +1,160 @@
+"""End to end, as a user runs it: the CLI runs the whole TFX pipeline
+(LocalDagRunner, Beam DirectRunner, SQLite ML Metadata) on a Multi30k slice.
+
+Slow (several minutes); part of CI. The eval split is a subset of the training
+split, so a small model trained for a minute memorizes it and scores a
+clearly non-zero BLEU: this tests the mechanics, not translation quality.
+"""
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from conftest import read_multi30k
+
+pytestmark = pytest.mark.slow
+
+HPARAMS = dict(embedding_dim=64, encoder_units=64, decoder_units=128,
+               attention_units=64, dropout=0.0, batch_size=32,
+               learning_rate=0.01, steps_per_epoch=100)
+N_TRAIN, N_EVAL = 300, 60
+
+
+def _write(path: pathlib.Path, lines):
+  import gzip  # pylint: disable=g-import-not-at-top
+  with gzip.open(path, 'wt', encoding='utf-8') as f:
+    f.write('\n'.join(lines) + '\n')
+
+
+@pytest.fixture(scope='module')
+def data_dir(tmp_path_factory):
+  directory = tmp_path_factory.mktemp('corpus')
+  en, de = read_multi30k('train', 'en'), read_multi30k('train', 'de')
+  short = [(s, t) for s, t in zip(en, de) if len(s.split()) <= 10][:N_TRAIN]
+  for lang, column in (('en', 0), ('de', 1)):
+    _write(directory / f'train.{lang}.gz', [p[column] for p in short])
+    _write(directory / f'val.{lang}.gz', [p[column] for p in short[:N_EVAL]])
+    _write(directory / f'test_2016_flickr.{lang}.gz',
+           read_multi30k('test_2016_flickr', lang, 50))
+  return directory
+
+
+def run_cli(data_dir, runs_dir, *args):
+  command = [sys.executable, '-m', 'nmt_tfx.pipeline.local_runner',
+             '--config', 'smoke', '--corpus', 'custom',
+             '--data-dir', str(data_dir), '--runs-dir', str(runs_dir), *args]
+  return subprocess.run(command, capture_output=True, text=True, check=False)
+
+
+def serving_entries(runs_dir):
+  serving = runs_dir / 'nmt-en-de' / 'serving' / 'nmt-en-de'
+  return serving, sorted(os.listdir(serving)) if serving.exists() else []
+
+
+def latest_report(runs_dir):
+  reports = sorted((runs_dir / 'nmt-en-de' / 'root' / 'BleuEvaluator' /
+                    'evaluation').glob('*/report.json'),
+                   key=lambda p: int(p.parent.name))
+  return json.loads(reports[-1].read_text())
+
+
+@pytest.fixture(scope='module')
+def first_run(data_dir, tmp_path_factory):
+  runs_dir = tmp_path_factory.mktemp('runs')
+  result = run_cli(data_dir, runs_dir, '--train-steps', '400',
+                   '--bleu-floor', '10', '--hparams', json.dumps(HPARAMS))
+  assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+  return runs_dir, result.stdout
+
+
+def test_first_run_is_blessed_and_pushed_atomically(first_run):
+  runs_dir, stdout = first_run
+  report = latest_report(runs_dir)
+  assert report['blessed'], report['reason']
+  assert report['scores']['eval']['bleu'] >= 10
+  assert report['production'] is None
+  serving, entries = serving_entries(runs_dir)
+  assert len(entries) == 1 and entries[0].isdigit(), entries  # no staging dirs
+  assert (serving / entries[0] / 'saved_model.pb').exists()
+  assert 'BLESSED' in stdout and 'BLEU test' in stdout
+  assert 'Sample translations' in stdout
+
+
+def test_served_model_in_fresh_process_matches_reported_bleu(first_run,
+                                                            data_dir):
+  """Load the pushed SavedModel in a new process, translate the eval split
+  with its text signature, score with sacrebleu itself: same BLEU."""
+  runs_dir, _ = first_run
+  serving, entries = serving_entries(runs_dir)
+  script = textwrap.dedent(f'''
+      import gzip, json, sacrebleu, tensorflow as tf
+      read = lambda p: [l.rstrip('\\n') for l in gzip.open(p, 'rt')]
+      src, ref = read({str(data_dir / 'val.en.gz')!r}), read({str(data_dir / 'val.de.gz')!r})
+      fn = tf.saved_model.load({str(serving / entries[0])!r}).signatures['translate']
+      out = [t.decode() for t in fn(text=tf.constant(src))['translation'].numpy()]
+      print(json.dumps(sacrebleu.corpus_bleu(out, [ref]).score))
+  ''')
+  result = subprocess.run([sys.executable, '-c', script], capture_output=True,
+                          text=True, check=True)
+  fresh_bleu = json.loads(result.stdout.strip().splitlines()[-1])
+  assert fresh_bleu == pytest.approx(
+      latest_report(runs_dir)['scores']['eval']['bleu'], abs=1e-9)
+
+
+def test_saved_model_cli_runs_the_text_signature(first_run):
+  runs_dir, _ = first_run
+  serving, entries = serving_entries(runs_dir)
+  result = subprocess.run(
+      [os.path.join(os.path.dirname(sys.executable), 'saved_model_cli'), 'run',
+       '--dir', str(serving / entries[0]), '--tag_set', 'serve',
+       '--signature_def', 'translate',
+       '--input_exprs', 'text=["A man is riding a bike.", ""]'],
+      capture_output=True, text=True, check=False)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert 'Result for output key translation' in result.stdout
+  assert 'Result for output key length' in result.stdout
+
+
+def test_worse_model_is_not_pushed(first_run, data_dir):
+  runs_dir, _ = first_run
+  _, before = serving_entries(runs_dir)
+  result = run_cli(data_dir, runs_dir, '--train-steps', '1',
+                   '--bleu-floor', '0', '--hparams', json.dumps(HPARAMS))
+  assert result.returncode == 0, result.stderr[-5000:]
+  report = latest_report(runs_dir)
+  assert not report['blessed']
+  assert 'regresses' in report['reason']
+  assert report['production_scores']['eval']['bleu'] >= 10
+  assert serving_entries(runs_dir)[1] == before
+  assert 'NOT BLESSED' in result.stdout and 'pushed: no' in result.stdout
+
+
+def test_schema_anomaly_stops_the_run_before_transform(data_dir, tmp_path):
+  schema = tmp_path / 'schema.pbtxt'
+  from nmt_tfx import schemas  # pylint: disable=g-import-not-at-top
+  schema.write_text(pathlib.Path(schemas.SCHEMA_FILE).read_text() +
+                    'feature { name: "alignment" type: BYTES '
+                    'presence { min_fraction: 1.0 } }\n')
+  runs_dir = tmp_path / 'runs'
+  result = run_cli(data_dir, runs_dir, '--schema-file', str(schema))
+  assert result.returncode == 3, result.stderr[-3000:]
+  assert "feature 'alignment'" in result.stderr
+  root = runs_dir / 'nmt-en-de' / 'root'
+  assert (root / 'ExampleValidator').exists()
+  assert not (root / 'Transform').exists()
+  assert serving_entries(runs_dir)[1] == []
+
+
+def test_bad_data_fails_before_anything_is_written(tmp_path):
+  (tmp_path / 'data').mkdir()
+  for stem in ('train', 'val', 'test_2016_flickr'):
+    (tmp_path / 'data' / f'{stem}.en').write_text('a\nb\n')
+    (tmp_path / 'data' / f'{stem}.de').write_text('x\n')
+  result = run_cli(tmp_path / 'data', tmp_path / 'runs')
+  assert result.returncode == 2
+  assert 'train.en:2: line has no partner' in result.stderr
+  assert not (tmp_path / 'runs').exists()
