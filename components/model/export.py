@@ -47,8 +47,11 @@ class Translator(tf.Module):
         hp.max_decode_length)
     ids, lengths = decoding.greedy_decode(self.model, source_ids, max_length)
     tokens = self.id_to_token(tf.RaggedTensor.from_tensor(ids, lengths=lengths))
-    return {TRANSLATION_OUTPUT: self._tokenizer.detokenize(tokens),
-            'length': lengths}
+    # Nothing to translate (empty or whitespace-only input) -> empty output.
+    has_words = source_length > 0
+    return {TRANSLATION_OUTPUT: tf.where(has_words,
+                                         self._tokenizer.detokenize(tokens), ''),
+            'length': tf.where(has_words, lengths, 0)}
 
   @tf.function(input_signature=[
       tf.TensorSpec([None], tf.string, EXAMPLES_INPUT)])

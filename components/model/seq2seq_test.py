@@ -75,7 +75,11 @@ def test_memorizes_a_handful_of_pairs_and_exports(tiny_transform, tmp_path):
   src, tgt = read_multi30k('train', 'en'), read_multi30k('train', 'de')
   pairs = [(s, t) for s, t in zip(src, tgt)
            if len(s.split()) <= 7 and len(t.split()) <= 7][:16]
-  outputs = SavedModelTranslator(export_dir)([s for s, _ in pairs])
+  translate = SavedModelTranslator(export_dir)
+  outputs = translate([s for s, _ in pairs])
   exact = sum(out == ref for out, (_, ref) in zip(outputs, pairs))
   assert exact >= 14, list(zip(outputs, [t for _, t in pairs]))
+  # Batching does not change results; empty input gives empty output.
+  assert translate([s for s, _ in pairs], batch_size=5) == outputs
+  assert translate(['', ' \t ', pairs[0][0]])[:2] == ['', '']
   assert tf.io.gfile.glob(str(tmp_path / 'logs' / '*'))  # TensorBoard logs

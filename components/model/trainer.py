@@ -1,6 +1,5 @@
 """TFX Trainer `run_fn`: builds the model under MirroredStrategy, trains it with
 teacher forcing on length-bucketed batches, and exports the Translator."""
-import os
 from typing import Dict, Optional
 
 from absl import logging
