@@ -41,8 +41,12 @@ setuptools.setup(
         'kfp==2.5.0',
         'protobuf==3.20.3',
         'sacrebleu>=2.4,<3',
+        'tensorflow-serving-api==2.16.1',
     ],
     entry_points={
-        'console_scripts': ['nmt-tfx=nmt_tfx.pipeline.local_runner:main'],
+        'console_scripts': [
+            'nmt-tfx=nmt_tfx.pipeline.local_runner:main',
+            'nmt-serving=nmt_tfx.components.serving.admin:main',
+        ],
     },
 )

@@ -25,6 +25,7 @@ from typing import List, Optional
 from nmt_tfx.components.data import corpus
 from nmt_tfx.components.data import multi30k
 from nmt_tfx.pipeline import configs
+from nmt_tfx.pipeline import run_lock
 
 SETUP_PY = pathlib.Path(__file__).resolve().parents[1] / 'setup.py'
 
@@ -205,10 +206,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     print(f'error: {e}', file=sys.stderr)
     return 2
   from nmt_tfx.components.validation.gate import DataValidationError  # pylint: disable=g-import-not-at-top
-  configure_logging(os.path.join(config.run_dir, 'logs',
-                                 time.strftime('%Y%m%d-%H%M%S') + '.log'))
   try:
-    run(config)
+    with run_lock.exclusive_run(config.run_dir):
+      configure_logging(os.path.join(config.run_dir, 'logs',
+                                     time.strftime('%Y%m%d-%H%M%S') + '.log'))
+      run(config)
+  except run_lock.RunLockedError as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 4
   except Exception as e:  # pylint: disable=broad-except
     cause = _find_cause(e, DataValidationError)
     if cause is None:

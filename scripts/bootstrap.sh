@@ -6,6 +6,9 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 log() { echo "[setup] $*" >&2; }
+# Trust the system's certificate store (corporate proxies with their own CA);
+# UV_NATIVE_TLS is the older name of the same switch.
+export UV_SYSTEM_CERTS="${UV_SYSTEM_CERTS:-1}" UV_NATIVE_TLS="${UV_NATIVE_TLS:-1}"
 
 # --- uv: the installer (plain pip backtracks for many minutes on this stack) --
 find_uv() {
@@ -13,7 +16,7 @@ find_uv() {
   if [ -x .tools/bin/uv ]; then echo "$root/.tools/bin/uv"; return; fi
   log "installing uv into .tools/"
   python3 -m venv .tools >&2
-  .tools/bin/pip install --quiet 'uv>=0.4' >&2
+  .tools/bin/pip install --quiet 'uv==0.13.9' >&2
   echo "$root/.tools/bin/uv"
 }
 

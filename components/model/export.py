@@ -5,11 +5,16 @@ Signatures:
   serving_default  examples [B] serialized tf.Example (feature `source`)
                    -> the same outputs
 Both run the Transform graph (tokenize, vocabulary), the encoder, the decode
-loop and the detokenizer, so TF Serving needs nothing else.
+loop and the detokenizer, so TF Serving needs nothing else. Warm-up requests
+for both are written to assets.extra/, so TF Serving runs them at load time
+and the first user request does not pay for graph initialisation.
 """
+import os
 from typing import List, Sequence
 
 import tensorflow as tf
+from tensorflow_serving.apis import predict_pb2
+from tensorflow_serving.apis import prediction_log_pb2
 
 from nmt_tfx.components.model import decoding
 from nmt_tfx.components.model.hparams import HParams
@@ -20,6 +25,9 @@ TRANSLATE_SIGNATURE = 'translate'
 TEXT_INPUT = 'text'
 EXAMPLES_INPUT = 'examples'
 TRANSLATION_OUTPUT = 'translation'
+WARMUP_FILE = os.path.join('assets.extra', 'tf_serving_warmup_requests')
+WARMUP_SENTENCES = ('A man is riding a bike.',
+                    'Two young children play with a red ball in the snow.', '')
 
 
 class Translator(tf.Module):
@@ -61,6 +69,28 @@ class Translator(tf.Module):
     return self.translate(parsed['source'])
 
 
+def _example(sentence: str) -> bytes:
+  return tf.train.Example(features=tf.train.Features(feature={
+      'source': tf.train.Feature(bytes_list=tf.train.BytesList(
+          value=[sentence.encode('utf-8')]))})).SerializeToString()
+
+
+def warmup_requests() -> List[prediction_log_pb2.PredictionLog]:
+  """One PredictRequest per signature, as TF Serving replays them at load."""
+  logs = []
+  for signature, key, values in (
+      (TRANSLATE_SIGNATURE, TEXT_INPUT,
+       [s.encode('utf-8') for s in WARMUP_SENTENCES]),
+      ('serving_default', EXAMPLES_INPUT,
+       [_example(s) for s in WARMUP_SENTENCES])):
+    request = predict_pb2.PredictRequest()
+    request.model_spec.signature_name = signature
+    request.inputs[key].CopyFrom(tf.make_tensor_proto(values, dtype=tf.string))
+    logs.append(prediction_log_pb2.PredictionLog(
+        predict_log=prediction_log_pb2.PredictLog(request=request)))
+  return logs
+
+
 def export(translator: Translator, export_dir: str) -> None:
   tf.saved_model.save(
       translator, export_dir,
@@ -68,6 +98,11 @@ def export(translator: Translator, export_dir: str) -> None:
           'serving_default': translator.serve_examples,
           TRANSLATE_SIGNATURE: translator.translate,
       })
+  warmup_path = os.path.join(export_dir, WARMUP_FILE)
+  tf.io.gfile.makedirs(os.path.dirname(warmup_path))
+  with tf.io.TFRecordWriter(warmup_path) as writer:
+    for log in warmup_requests():
+      writer.write(log.SerializeToString())
 
 
 class SavedModelTranslator:

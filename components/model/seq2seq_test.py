@@ -3,6 +3,7 @@ import numpy as np
 import tensorflow as tf
 
 from conftest import read_multi30k
+from nmt_tfx.components.model import export
 from nmt_tfx.components.model import seq2seq
 from nmt_tfx.components.model import trainer
 from nmt_tfx.components.model.export import SavedModelTranslator
@@ -83,3 +84,23 @@ def test_memorizes_a_handful_of_pairs_and_exports(tiny_transform, tmp_path):
   assert translate([s for s, _ in pairs], batch_size=5) == outputs
   assert translate(['', ' \t ', pairs[0][0]])[:2] == ['', '']
   assert tf.io.gfile.glob(str(tmp_path / 'logs' / '*'))  # TensorBoard logs
+  _replay_warmup_requests(export_dir)
+
+
+def _replay_warmup_requests(export_dir):
+  """The warm-up file holds PredictionLogs that the signatures accept."""
+  from tensorflow_serving.apis import prediction_log_pb2  # pylint: disable=g-import-not-at-top
+  loaded = tf.saved_model.load(export_dir)
+  path = f'{export_dir}/{export.WARMUP_FILE}'
+  logs = [prediction_log_pb2.PredictionLog.FromString(r.numpy())
+          for r in tf.data.TFRecordDataset(path)]
+  assert [log.predict_log.request.model_spec.signature_name
+          for log in logs] == ['translate', 'serving_default']
+  results = []
+  for log in logs:
+    request = log.predict_log.request
+    inputs = {k: tf.constant(tf.make_ndarray(v)) for k, v in request.inputs.items()}
+    out = loaded.signatures[request.model_spec.signature_name](**inputs)
+    results.append(out['translation'].numpy().tolist())
+  assert results[0] == results[1] and len(results[0]) == 3
+  assert results[0][2] == b''

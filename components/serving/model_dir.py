@@ -12,6 +12,7 @@ from typing import List, Optional
 import tensorflow as tf
 
 STAGING_PREFIX = '.staging-'
+RETIRED_SUFFIX = '.retired'
 
 
 def versions(serving_dir: str) -> List[int]:
@@ -52,3 +53,24 @@ def push(saved_model_dir: str, serving_dir: str) -> int:
       tf.io.gfile.rmtree(staging)
     raise
   return version
+
+
+def retire_latest(serving_dir: str) -> int:
+  """Rolls back: renames the newest version to `<N>.retired`, which TF Serving
+  ignores, so the previous version serves again. Returns N."""
+  present = versions(serving_dir)
+  if len(present) < 2:
+    raise ValueError(f'{serving_dir}: {len(present)} version(s); rolling back '
+                     'needs an earlier version to fall back to')
+  newest = present[-1]
+  tf.io.gfile.rename(os.path.join(serving_dir, str(newest)),
+                     os.path.join(serving_dir, f'{newest}{RETIRED_SUFFIX}'))
+  return newest
+
+
+def restore(serving_dir: str, version: int) -> None:
+  """Undoes `retire_latest` for `version`."""
+  retired = os.path.join(serving_dir, f'{version}{RETIRED_SUFFIX}')
+  if not tf.io.gfile.isdir(retired):
+    raise ValueError(f'{retired}: no such retired version')
+  tf.io.gfile.rename(retired, os.path.join(serving_dir, str(version)))

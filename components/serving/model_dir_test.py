@@ -47,3 +47,19 @@ def test_failed_copy_leaves_no_version_and_no_staging(tmp_path):
     with pytest.raises(OSError, match='disk full'):
       model_dir.push(str(src), str(serving))
   assert os.listdir(serving) == []
+
+
+def test_rollback_retires_newest_and_restore_brings_it_back(tmp_path, capsys):
+  from nmt_tfx.components.serving import admin  # pylint: disable=g-import-not-at-top
+  for version in ('100', '200'):
+    _saved_model(tmp_path / version)
+  assert admin.main(['rollback', '--serving-dir', str(tmp_path)]) == 0
+  assert 'now serving 100' in capsys.readouterr().out
+  assert model_dir.versions(str(tmp_path)) == [100]
+  assert (tmp_path / '200.retired' / 'saved_model.pb').exists()
+  # With one version left there is nothing to fall back to.
+  assert admin.main(['rollback', '--serving-dir', str(tmp_path)]) == 2
+  assert 'needs an earlier version' in capsys.readouterr().err
+  assert admin.main(['restore', '--serving-dir', str(tmp_path),
+                     '--version', '200']) == 0
+  assert model_dir.versions(str(tmp_path)) == [100, 200]

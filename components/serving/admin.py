@@ -1,0 +1,45 @@
+"""Operates a TF Serving model directory: list, roll back, restore.
+
+  nmt-serving list     --serving-dir runs/nmt-en-de/serving/nmt-en-de
+  nmt-serving rollback --serving-dir ...   # newest version -> <N>.retired
+  nmt-serving restore  --serving-dir ... --version N
+
+TF Serving (default `latest` version policy) serves the highest integer
+directory; a retired one is no longer an integer and is unloaded.
+"""
+import argparse
+import sys
+from typing import List, Optional
+
+from nmt_tfx.components.serving import model_dir
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+  parser = argparse.ArgumentParser(
+      prog='nmt-serving', description=__doc__,
+      formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument('command', choices=['list', 'rollback', 'restore'])
+  parser.add_argument('--serving-dir', required=True)
+  parser.add_argument('--version', type=int, help='for restore')
+  args = parser.parse_args(argv)
+  try:
+    if args.command == 'rollback':
+      version = model_dir.retire_latest(args.serving_dir)
+      print(f'retired version {version}; now serving '
+            f'{model_dir.versions(args.serving_dir)[-1]}')
+    elif args.command == 'restore':
+      if args.version is None:
+        parser.error('restore needs --version')
+      model_dir.restore(args.serving_dir, args.version)
+      print(f'restored version {args.version}')
+    present = model_dir.versions(args.serving_dir)
+    print('versions: ' + (', '.join(map(str, present)) or 'none') +
+          (f' (serving {present[-1]})' if present else ''))
+  except ValueError as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 2
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())
