@@ -158,3 +158,13 @@ def test_bad_data_fails_before_anything_is_written(tmp_path):
   assert result.returncode == 2
   assert 'train.en:2: line has no partner' in result.stderr
   assert not (tmp_path / 'runs').exists()
+
+
+def test_second_run_on_the_same_run_directory_is_refused(data_dir, tmp_path):
+  from nmt_tfx.pipeline import run_lock  # pylint: disable=g-import-not-at-top
+  runs_dir = tmp_path / 'runs'
+  with run_lock.exclusive_run(str(runs_dir / 'nmt-en-de')):
+    result = run_cli(data_dir, runs_dir)
+  assert result.returncode == 4, result.stderr[-3000:]
+  assert 'another run is using' in result.stderr
+  assert sorted(os.listdir(runs_dir / 'nmt-en-de')) == ['.run.lock']

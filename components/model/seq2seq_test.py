@@ -85,6 +85,25 @@ def test_memorizes_a_handful_of_pairs_and_exports(tiny_transform, tmp_path):
   assert translate(['', ' \t ', pairs[0][0]])[:2] == ['', '']
   assert tf.io.gfile.glob(str(tmp_path / 'logs' / '*'))  # TensorBoard logs
   _replay_warmup_requests(export_dir)
+  _survives_hostile_inputs(export_dir, max_tokens=HParams().max_decode_length)
+
+
+def _survives_hostile_inputs(export_dir, max_tokens):
+  """No crash, bounded output; the behaviour README.md documents."""
+  fn = tf.saved_model.load(export_dir).signatures['translate']
+  cases = {
+      'empty': [b''], 'whitespace': [b' \t\n '],
+      'very long': [b'a dog runs ' * 1000],            # 11,000 characters
+      'unknown words and scripts': ['Ωμέγα 北京 ☃ xyzzyq'.encode()],
+      'invalid utf-8': [b'a dog \xff\xfe runs'],
+      'batch of 1000, mixed lengths': [b'a', b'', b'A dog runs . ' * 30] * 333 + [b'x'],
+  }
+  for name, batch in cases.items():
+    out = fn(text=tf.constant(batch))
+    assert out['translation'].shape == (len(batch),), name
+    assert int(tf.reduce_max(out['length'])) <= max_tokens, name
+  out = fn(text=tf.constant([b'', b' \t\n ']))
+  assert out['translation'].numpy().tolist() == [b'', b'']
 
 
 def _replay_warmup_requests(export_dir):
