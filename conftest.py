@@ -86,3 +86,19 @@ def tiny_transform(tmp_path_factory) -> pathlib.Path:
            if len(s.split()) <= 7 and len(t.split()) <= 7][:16]
   return run_transform(pairs, tmp_path_factory.mktemp('tiny'),
                        TINY_PREPROCESSING)
+
+
+@pytest.fixture(scope='session')
+def tiny_export(tiny_transform, tmp_path_factory) -> pathlib.Path:
+  """A real exported Translator, briefly trained (its outputs are not good)."""
+  from nmt_tfx.components.model import trainer  # pylint: disable=g-import-not-at-top
+  export_dir = tmp_path_factory.mktemp('export') / 'model'
+  trainer.train_and_export(
+      train_files=str(tiny_transform / 'data*'),
+      eval_files=str(tiny_transform / 'data*'),
+      transform_output=str(tiny_transform / 'transform'),
+      serving_model_dir=str(export_dir), log_dir=None, train_steps=20,
+      eval_steps=1, custom_config=dict(
+          embedding_dim=16, encoder_units=16, decoder_units=32,
+          attention_units=16, batch_size=8, steps_per_epoch=20))
+  return export_dir

@@ -47,6 +47,7 @@ setuptools.setup(
         'console_scripts': [
             'nmt-tfx=nmt_tfx.pipeline.local_runner:main',
             'nmt-serving=nmt_tfx.components.serving.admin:main',
+            'nmt-translate=nmt_tfx.components.serving.client:main',
         ],
     },
 )

@@ -18,13 +18,15 @@ from tensorflow_serving.apis import prediction_log_pb2
 
 from nmt_tfx.components.model import decoding
 from nmt_tfx.components.model.hparams import HParams
+from nmt_tfx.components.serving.contract import EXAMPLES_INPUT
+from nmt_tfx.components.serving.contract import EXAMPLES_SIGNATURE
+from nmt_tfx.components.serving.contract import LENGTH_OUTPUT
+from nmt_tfx.components.serving.contract import TEXT_INPUT
+from nmt_tfx.components.serving.contract import TRANSLATE_SIGNATURE
+from nmt_tfx.components.serving.contract import TRANSLATION_OUTPUT
 from nmt_tfx.components.text import tokenizer as tokenizer_lib
 from nmt_tfx.components.text import vocabulary
 
-TRANSLATE_SIGNATURE = 'translate'
-TEXT_INPUT = 'text'
-EXAMPLES_INPUT = 'examples'
-TRANSLATION_OUTPUT = 'translation'
 WARMUP_FILE = os.path.join('assets.extra', 'tf_serving_warmup_requests')
 WARMUP_SENTENCES = ('A man is riding a bike.',
                     'Two young children play with a red ball in the snow.', '')
@@ -59,7 +61,7 @@ class Translator(tf.Module):
     has_words = source_length > 0
     return {TRANSLATION_OUTPUT: tf.where(has_words,
                                          self._tokenizer.detokenize(tokens), ''),
-            'length': tf.where(has_words, lengths, 0)}
+            LENGTH_OUTPUT: tf.where(has_words, lengths, 0)}
 
   @tf.function(input_signature=[
       tf.TensorSpec([None], tf.string, EXAMPLES_INPUT)])
@@ -81,7 +83,7 @@ def warmup_requests() -> List[prediction_log_pb2.PredictionLog]:
   for signature, key, values in (
       (TRANSLATE_SIGNATURE, TEXT_INPUT,
        [s.encode('utf-8') for s in WARMUP_SENTENCES]),
-      ('serving_default', EXAMPLES_INPUT,
+      (EXAMPLES_SIGNATURE, EXAMPLES_INPUT,
        [_example(s) for s in WARMUP_SENTENCES])):
     request = predict_pb2.PredictRequest()
     request.model_spec.signature_name = signature
@@ -95,7 +97,7 @@ def export(translator: Translator, export_dir: str) -> None:
   tf.saved_model.save(
       translator, export_dir,
       signatures={
-          'serving_default': translator.serve_examples,
+          EXAMPLES_SIGNATURE: translator.serve_examples,
           TRANSLATE_SIGNATURE: translator.translate,
       })
   warmup_path = os.path.join(export_dir, WARMUP_FILE)

@@ -1,0 +1,158 @@
+"""Client for a TF Serving model exported by this pipeline, REST or gRPC.
+
+  nmt-translate --server localhost:8500 --protocol grpc --model nmt-en-de < in.txt
+  nmt-translate --server http://localhost:8501 --protocol rest --model nmt-en-de in.txt
+
+Sentences are sent in batches to the `translate` signature; a request that
+finds the server unavailable (connection refused, gRPC UNAVAILABLE, HTTP 503)
+is retried with exponential backoff; any other failure raises ServingError
+naming the server, the model and what the server said.
+"""
+import argparse
+import json
+import socket
+import sys
+import time
+import urllib.error
+import urllib.request
+from typing import Callable, List, Optional, Sequence
+
+from nmt_tfx.components.serving.contract import TEXT_INPUT
+from nmt_tfx.components.serving.contract import TRANSLATE_SIGNATURE
+from nmt_tfx.components.serving.contract import TRANSLATION_OUTPUT
+
+
+class ServingError(RuntimeError):
+  """The server answered with an error, or could not be reached in time."""
+
+
+class ServingUnavailable(ServingError):
+  """The server could not be reached (after every retry)."""
+
+
+class TranslationClient:
+  """Translates lists of sentences through TF Serving."""
+
+  def __init__(self, server: str, model: str, protocol: str = 'grpc',
+               timeout: float = 30.0, retries: int = 3, backoff: float = 0.5,
+               batch_size: int = 64, version: Optional[int] = None):
+    if protocol not in ('grpc', 'rest'):
+      raise ValueError(f'protocol must be grpc or rest, not {protocol!r}')
+    self.server, self.model, self.protocol = server, model, protocol
+    self.timeout, self.retries, self.backoff = timeout, retries, backoff
+    self.batch_size, self.version = batch_size, version
+    self._stub = None
+
+  def translate(self, sentences: Sequence[str]) -> List[str]:
+    send = self._predict_grpc if self.protocol == 'grpc' else self._predict_rest
+    out: List[str] = []
+    for start in range(0, len(sentences), self.batch_size):
+      out.extend(self._with_retries(send,
+                                    list(sentences[start:start + self.batch_size])))
+    return out
+
+  def _with_retries(self, send: Callable, batch: List[str]) -> List[str]:
+    for attempt in range(self.retries + 1):
+      try:
+        return send(batch)
+      except ServingUnavailable:
+        if attempt == self.retries:
+          raise
+        time.sleep(self.backoff * 2 ** attempt)
+    raise AssertionError('unreachable')
+
+  def _where(self) -> str:
+    return f'model {self.model!r} at {self.server} ({self.protocol})'
+
+  # --- gRPC: tensorflow_serving.apis PredictionService -----------------------
+  def _predict_grpc(self, batch: List[str]) -> List[str]:
+    import grpc  # pylint: disable=g-import-not-at-top
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    from tensorflow_serving.apis import predict_pb2  # pylint: disable=g-import-not-at-top
+    from tensorflow_serving.apis import prediction_service_pb2_grpc  # pylint: disable=g-import-not-at-top
+    if self._stub is None:
+      self._stub = prediction_service_pb2_grpc.PredictionServiceStub(
+          grpc.insecure_channel(self.server))
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = self.model
+    request.model_spec.signature_name = TRANSLATE_SIGNATURE
+    if self.version is not None:
+      request.model_spec.version.value = self.version
+    request.inputs[TEXT_INPUT].CopyFrom(tf.make_tensor_proto(
+        [s.encode('utf-8') for s in batch], dtype=tf.string))
+    try:
+      response = self._stub.Predict(request, timeout=self.timeout)
+    except grpc.RpcError as e:
+      message = f'{self._where()}: {e.code().name}: {e.details()}'
+      if e.code() == grpc.StatusCode.UNAVAILABLE:
+        raise ServingUnavailable(message) from None
+      raise ServingError(message) from None
+    return [t.decode('utf-8') for t in
+            tf.make_ndarray(response.outputs[TRANSLATION_OUTPUT]).tolist()]
+
+  # --- REST: /v1/models/NAME[/versions/N]:predict ----------------------------
+  def _predict_rest(self, batch: List[str]) -> List[str]:
+    base = self.server if '://' in self.server else f'http://{self.server}'
+    version = f'/versions/{self.version}' if self.version is not None else ''
+    url = f'{base.rstrip("/")}/v1/models/{self.model}{version}:predict'
+    body = json.dumps({'signature_name': TRANSLATE_SIGNATURE,
+                       'instances': batch}).encode('utf-8')
+    request = urllib.request.Request(
+        url, data=body, headers={'Content-Type': 'application/json'})
+    try:
+      with urllib.request.urlopen(request, timeout=self.timeout) as response:
+        predictions = json.loads(response.read())['predictions']
+    except urllib.error.HTTPError as e:
+      detail = e.read().decode('utf-8', 'replace')
+      try:
+        detail = json.loads(detail)['error']
+      except (ValueError, KeyError):
+        pass
+      message = f'{self._where()}: HTTP {e.code}: {detail}'
+      if e.code == 503:
+        raise ServingUnavailable(message) from None
+      raise ServingError(message) from None
+    except (socket.timeout, TimeoutError):
+      raise ServingError(f'{self._where()}: no answer within '
+                         f'{self.timeout:g} s') from None
+    except urllib.error.URLError as e:
+      if isinstance(e.reason, (socket.timeout, TimeoutError)):
+        raise ServingError(f'{self._where()}: no answer within '
+                           f'{self.timeout:g} s') from None
+      raise ServingUnavailable(f'{self._where()}: {e.reason}') from None
+    return [p[TRANSLATION_OUTPUT] if isinstance(p, dict) else p
+            for p in predictions]
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+  parser = argparse.ArgumentParser(
+      prog='nmt-translate', description=__doc__,
+      formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument('input', nargs='?', help='file, one sentence a line '
+                      '(default: standard input)')
+  parser.add_argument('--server', required=True,
+                      help='host:port (gRPC, usually 8500) or URL (REST, 8501)')
+  parser.add_argument('--model', required=True, help='TF Serving model name')
+  parser.add_argument('--protocol', choices=['grpc', 'rest'], default='grpc')
+  parser.add_argument('--version', type=int, help='pin a model version')
+  parser.add_argument('--batch-size', type=int, default=64)
+  parser.add_argument('--timeout', type=float, default=30.0)
+  parser.add_argument('--retries', type=int, default=3)
+  args = parser.parse_args(argv)
+  stream = open(args.input, encoding='utf-8') if args.input else sys.stdin
+  with stream:
+    sentences = [line.rstrip('\n') for line in stream]
+  client = TranslationClient(args.server, args.model, args.protocol,
+                             timeout=args.timeout, retries=args.retries,
+                             batch_size=args.batch_size, version=args.version)
+  try:
+    for translation in client.translate(sentences):
+      print(translation)
+  except ServingError as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 3
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())
