@@ -6,6 +6,8 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 import gzip  # pylint: disable=g-import-not-at-top,g-bad-import-order
 import pathlib
+import subprocess
+import sys
 from typing import List, Tuple
 
 import pytest
@@ -102,3 +104,40 @@ def tiny_export(tiny_transform, tmp_path_factory) -> pathlib.Path:
           embedding_dim=16, encoder_units=16, decoder_units=32,
           attention_units=16, batch_size=8, steps_per_epoch=20))
   return export_dir
+
+
+# --- End-to-end runs of the CLI (tests/) -----------------------------------
+E2E_HPARAMS = dict(embedding_dim=64, encoder_units=64, decoder_units=128,
+                   attention_units=64, dropout=0.0, batch_size=32,
+                   learning_rate=0.01, steps_per_epoch=100)
+E2E_TRAIN, E2E_EVAL = 300, 60
+
+
+def _write(path: pathlib.Path, lines):
+  with gzip.open(path, 'wt', encoding='utf-8') as f:
+    f.write('\n'.join(lines) + '\n')
+
+
+@pytest.fixture(scope='session')
+def e2e_data_dir(tmp_path_factory):
+  """Multi30k slice whose eval split is part of train (a small model can
+  memorize it quickly, so BLEU is clearly non-zero)."""
+  directory = tmp_path_factory.mktemp('corpus')
+  en, de = read_multi30k('train', 'en'), read_multi30k('train', 'de')
+  short = [(s, t) for s, t in zip(en, de) if len(s.split()) <= 10][:E2E_TRAIN]
+  for lang, column in (('en', 0), ('de', 1)):
+    _write(directory / f'train.{lang}.gz', [p[column] for p in short])
+    _write(directory / f'val.{lang}.gz', [p[column] for p in short[:E2E_EVAL]])
+    _write(directory / f'test_2016_flickr.{lang}.gz',
+           read_multi30k('test_2016_flickr', lang, 50))
+  return directory
+
+
+def run_cli(data_dir, runs_dir, *args):
+  """Runs the pipeline CLI as a user would (smoke config, custom corpus)."""
+  command = [sys.executable, '-m', 'nmt_tfx.pipeline.local_runner',
+             '--config', 'smoke', '--corpus', 'custom',
+             '--data-dir', str(data_dir), '--runs-dir', str(runs_dir), *args]
+  return subprocess.run(command, capture_output=True, text=True, check=False)
+
+

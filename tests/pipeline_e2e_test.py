@@ -14,41 +14,10 @@ import textwrap
 
 import pytest
 
-from conftest import read_multi30k
+from conftest import E2E_HPARAMS as HPARAMS
+from conftest import run_cli
 
 pytestmark = pytest.mark.slow
-
-HPARAMS = dict(embedding_dim=64, encoder_units=64, decoder_units=128,
-               attention_units=64, dropout=0.0, batch_size=32,
-               learning_rate=0.01, steps_per_epoch=100)
-N_TRAIN, N_EVAL = 300, 60
-
-
-def _write(path: pathlib.Path, lines):
-  import gzip  # pylint: disable=g-import-not-at-top
-  with gzip.open(path, 'wt', encoding='utf-8') as f:
-    f.write('\n'.join(lines) + '\n')
-
-
-@pytest.fixture(scope='module')
-def data_dir(tmp_path_factory):
-  directory = tmp_path_factory.mktemp('corpus')
-  en, de = read_multi30k('train', 'en'), read_multi30k('train', 'de')
-  short = [(s, t) for s, t in zip(en, de) if len(s.split()) <= 10][:N_TRAIN]
-  for lang, column in (('en', 0), ('de', 1)):
-    _write(directory / f'train.{lang}.gz', [p[column] for p in short])
-    _write(directory / f'val.{lang}.gz', [p[column] for p in short[:N_EVAL]])
-    _write(directory / f'test_2016_flickr.{lang}.gz',
-           read_multi30k('test_2016_flickr', lang, 50))
-  return directory
-
-
-def run_cli(data_dir, runs_dir, *args):
-  command = [sys.executable, '-m', 'nmt_tfx.pipeline.local_runner',
-             '--config', 'smoke', '--corpus', 'custom',
-             '--data-dir', str(data_dir), '--runs-dir', str(runs_dir), *args]
-  return subprocess.run(command, capture_output=True, text=True, check=False)
-
 
 def serving_entries(runs_dir):
   serving = runs_dir / 'nmt-en-de' / 'serving' / 'nmt-en-de'
@@ -63,9 +32,9 @@ def latest_report(runs_dir):
 
 
 @pytest.fixture(scope='module')
-def first_run(data_dir, tmp_path_factory):
+def first_run(e2e_data_dir, tmp_path_factory):
   runs_dir = tmp_path_factory.mktemp('runs')
-  result = run_cli(data_dir, runs_dir, '--train-steps', '400',
+  result = run_cli(e2e_data_dir, runs_dir, '--train-steps', '400',
                    '--bleu-floor', '10', '--hparams', json.dumps(HPARAMS))
   assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
   return runs_dir, result.stdout
@@ -85,7 +54,7 @@ def test_first_run_is_blessed_and_pushed_atomically(first_run):
 
 
 def test_served_model_in_fresh_process_matches_reported_bleu(first_run,
-                                                            data_dir):
+                                                            e2e_data_dir):
   """Load the pushed SavedModel in a new process, translate the eval split
   with its text signature, score with sacrebleu itself: same BLEU."""
   runs_dir, _ = first_run
@@ -93,7 +62,7 @@ def test_served_model_in_fresh_process_matches_reported_bleu(first_run,
   script = textwrap.dedent(f'''
       import gzip, json, sacrebleu, tensorflow as tf
       read = lambda p: [l.rstrip('\\n') for l in gzip.open(p, 'rt')]
-      src, ref = read({str(data_dir / 'val.en.gz')!r}), read({str(data_dir / 'val.de.gz')!r})
+      src, ref = read({str(e2e_data_dir / 'val.en.gz')!r}), read({str(e2e_data_dir / 'val.de.gz')!r})
       fn = tf.saved_model.load({str(serving / entries[0])!r}).signatures['translate']
       out = [t.decode() for t in fn(text=tf.constant(src))['translation'].numpy()]
       print(json.dumps(sacrebleu.corpus_bleu(out, [ref]).score))
@@ -119,10 +88,10 @@ def test_saved_model_cli_runs_the_text_signature(first_run):
   assert 'Result for output key length' in result.stdout
 
 
-def test_worse_model_is_not_pushed(first_run, data_dir):
+def test_worse_model_is_not_pushed(first_run, e2e_data_dir):
   runs_dir, _ = first_run
   _, before = serving_entries(runs_dir)
-  result = run_cli(data_dir, runs_dir, '--train-steps', '1',
+  result = run_cli(e2e_data_dir, runs_dir, '--train-steps', '1',
                    '--bleu-floor', '0', '--hparams', json.dumps(HPARAMS))
   assert result.returncode == 0, result.stderr[-5000:]
   report = latest_report(runs_dir)
@@ -133,14 +102,14 @@ def test_worse_model_is_not_pushed(first_run, data_dir):
   assert 'NOT BLESSED' in result.stdout and 'pushed: no' in result.stdout
 
 
-def test_schema_anomaly_stops_the_run_before_transform(data_dir, tmp_path):
+def test_schema_anomaly_stops_the_run_before_transform(e2e_data_dir, tmp_path):
   schema = tmp_path / 'schema.pbtxt'
   from nmt_tfx import schemas  # pylint: disable=g-import-not-at-top
   schema.write_text(pathlib.Path(schemas.SCHEMA_FILE).read_text() +
                     'feature { name: "alignment" type: BYTES '
                     'presence { min_fraction: 1.0 } }\n')
   runs_dir = tmp_path / 'runs'
-  result = run_cli(data_dir, runs_dir, '--schema-file', str(schema))
+  result = run_cli(e2e_data_dir, runs_dir, '--schema-file', str(schema))
   assert result.returncode == 3, result.stderr[-3000:]
   assert "feature 'alignment'" in result.stderr
   root = runs_dir / 'nmt-en-de' / 'root'
@@ -160,11 +129,12 @@ def test_bad_data_fails_before_anything_is_written(tmp_path):
   assert not (tmp_path / 'runs').exists()
 
 
-def test_second_run_on_the_same_run_directory_is_refused(data_dir, tmp_path):
+def test_second_run_on_the_same_run_directory_is_refused(e2e_data_dir,
+                                                        tmp_path):
   from nmt_tfx.pipeline import run_lock  # pylint: disable=g-import-not-at-top
   runs_dir = tmp_path / 'runs'
   with run_lock.exclusive_run(str(runs_dir / 'nmt-en-de')):
-    result = run_cli(data_dir, runs_dir)
+    result = run_cli(e2e_data_dir, runs_dir)
   assert result.returncode == 4, result.stderr[-3000:]
   assert 'another run is using' in result.stderr
   assert sorted(os.listdir(runs_dir / 'nmt-en-de')) == ['.run.lock']

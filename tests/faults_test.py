@@ -1,0 +1,122 @@
+"""Faults: the local run is killed (SIGKILL) during Trainer and during Pusher.
+
+A watcher polls the serving directory the whole time: every integer version
+directory it ever sees must be complete. After each kill a rerun must finish,
+push, and leave ML Metadata consistent. Slow (several pipeline runs).
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from conftest import E2E_HPARAMS
+
+pytestmark = pytest.mark.slow
+
+
+class ServingDirWatcher(threading.Thread):
+  """Records any integer version directory seen without a complete model."""
+
+  def __init__(self, serving_dir):
+    super().__init__(daemon=True)
+    self.serving_dir, self.incomplete, self.seen = serving_dir, [], set()
+    self._halt = threading.Event()
+
+  def run(self):
+    while not self._halt.is_set():
+      try:
+        names = os.listdir(self.serving_dir)
+      except FileNotFoundError:
+        names = []
+      for name in names:
+        if not name.isdigit():
+          continue
+        version = os.path.join(self.serving_dir, name)
+        if not (os.path.exists(os.path.join(version, 'saved_model.pb')) and
+                os.path.exists(os.path.join(version, 'variables',
+                                            'variables.index'))):
+          if os.path.exists(version):  # not removed meanwhile
+            self.incomplete.append(name)
+        self.seen.add(name)
+      time.sleep(0.01)
+
+  def stop(self):
+    self._halt.set()
+    self.join()
+
+
+def _cli_args(data_dir, runs_dir, steps):
+  return [sys.executable, '-m', 'nmt_tfx.pipeline.local_runner',
+          '--config', 'smoke', '--corpus', 'custom', '--data-dir', str(data_dir),
+          '--runs-dir', str(runs_dir), '--train-steps', str(steps),
+          '--bleu-floor', '0', '--regression-margin', '100',
+          '--hparams', json.dumps(E2E_HPARAMS)]
+
+
+def _run_until_killed(args, stage: str, delay: float) -> str:
+  """Starts the CLI, SIGKILLs its process group `delay` s after `stage` starts."""
+  process = subprocess.Popen(args, stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, text=True,
+                             start_new_session=True)
+  seen = []
+  for line in process.stdout:
+    seen.append(line)
+    if f' {stage} ...' in line:
+      time.sleep(delay)
+      break
+  os.killpg(process.pid, signal.SIGKILL)
+  process.wait(60)
+  assert any(f' {stage} ...' in l for l in seen), ''.join(seen)[-3000:]
+  return ''.join(seen)
+
+
+def _executions(runs_dir, component):
+  """Last known states of the component's executions in ML Metadata."""
+  from ml_metadata.metadata_store import metadata_store  # pylint: disable=g-import-not-at-top
+  from ml_metadata.proto import metadata_store_pb2  # pylint: disable=g-import-not-at-top
+  from tfx.orchestration import metadata  # pylint: disable=g-import-not-at-top
+  store = metadata_store.MetadataStore(metadata.sqlite_metadata_connection_config(
+      str(runs_dir / 'nmt-en-de' / 'metadata.sqlite')))
+  states = metadata_store_pb2.Execution.State
+  return [states.Name(e.last_known_state) for e in store.get_executions()
+          if e.type.rsplit('.', 1)[-1] == component]
+
+
+def test_kill_during_trainer_then_pusher(e2e_data_dir, tmp_path):
+  runs_dir = tmp_path / 'runs'
+  serving = runs_dir / 'nmt-en-de' / 'serving' / 'nmt-en-de'
+  watcher = ServingDirWatcher(str(serving))
+  watcher.start()
+  try:
+    # 1. Killed mid-training: nothing pushed; the rerun completes and pushes.
+    _run_until_killed(_cli_args(e2e_data_dir, runs_dir, 100), 'Trainer', 3.0)
+    assert not serving.exists() or not os.listdir(serving)
+    rerun = subprocess.run(_cli_args(e2e_data_dir, runs_dir, 100),
+                           capture_output=True, text=True, check=False)
+    assert rerun.returncode == 0, rerun.stderr[-4000:]
+    first_versions = sorted(n for n in os.listdir(serving) if n.isdigit())
+    assert len(first_versions) == 1
+    trainer_runs = _executions(runs_dir, 'Trainer')
+    assert trainer_runs.count('COMPLETE') == 1, trainer_runs
+    assert len(trainer_runs) == 2, trainer_runs  # the killed one never completed
+
+    # 2. Killed as the Pusher starts: whatever is visible is complete; the
+    #    rerun completes, and every version in the directory is whole.
+    _run_until_killed(_cli_args(e2e_data_dir, runs_dir, 101),
+                      'VersionedPusher', 0.0)
+    rerun = subprocess.run(_cli_args(e2e_data_dir, runs_dir, 101),
+                           capture_output=True, text=True, check=False)
+    assert rerun.returncode == 0, rerun.stderr[-4000:]
+    assert 'pushed: ' in rerun.stdout
+    versions = sorted(n for n in os.listdir(serving) if n.isdigit())
+    assert len(versions) >= 2 and versions[0] == first_versions[0]
+    assert 'COMPLETE' in _executions(runs_dir, 'VersionedPusher')
+  finally:
+    watcher.stop()
+  assert watcher.incomplete == [], watcher.incomplete
+  assert watcher.seen
