@@ -78,7 +78,10 @@ def check_data(config: configs.PipelineConfig, download: bool) -> None:
   for name, stem in config.split_stems.items():
     split = corpus.find_split_files(config.data_dir, stem, config.source_lang,
                                     config.target_lang)
-    print(f'[data] {name}: {corpus.check_split(split):,} pairs '
+    stats = corpus.check_split(split)
+    dropped = (f', {stats.duplicates:,} duplicate pairs dropped'
+               if stats.duplicates else '')
+    print(f'[data] {name}: {stats.pairs:,} pairs{dropped} '
           f'({split.source_path})', flush=True)
 
 

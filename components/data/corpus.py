@@ -9,12 +9,17 @@ Two layouts are accepted for a split named ``stem`` and a pair ``src``-``tgt``:
 
 Every problem raises `CorpusError` with the file and 1-based line number.
 Nothing is written, so a failed read leaves no partial output behind.
+Exact duplicate pairs within a split are dropped (counted, not an error).
 """
 import dataclasses
 import gzip
 from typing import BinaryIO, Iterator, List, Optional, Tuple
 
 import tensorflow as tf
+
+
+# A "sentence" longer than this is a missing newline or not text at all.
+MAX_SENTENCE_CHARS = 5000
 
 
 class CorpusError(ValueError):
@@ -97,6 +102,10 @@ def _check_text(path: str, number: int, text: str, side: str) -> str:
   stripped = text.strip()
   if not stripped:
     raise CorpusError(f'{path}:{number}: empty {side} sentence')
+  if len(stripped) > MAX_SENTENCE_CHARS:
+    raise CorpusError(
+        f'{path}:{number}: {side} sentence of {len(stripped):,} characters '
+        f'(the limit is {MAX_SENTENCE_CHARS:,}): a missing line break?')
   return stripped
 
 
@@ -143,17 +152,34 @@ def _tsv_pairs(split: SplitFiles) -> Iterator[Pair]:
                _check_text(path, number, fields[tgt_col], split.target_lang))
 
 
-def read_pairs(split: SplitFiles) -> Iterator[Pair]:
-  """Yields the split's sentence pairs, raising CorpusError on bad data."""
-  count = 0
+@dataclasses.dataclass
+class ReadStats:
+  pairs: int = 0        # pairs yielded
+  duplicates: int = 0   # exact duplicate pairs dropped
+
+
+def read_pairs(split: SplitFiles,
+               stats: Optional[ReadStats] = None) -> Iterator[Pair]:
+  """Yields the split's distinct sentence pairs, raising CorpusError on bad
+  data; `stats`, if given, counts what was read and dropped."""
+  stats = stats if stats is not None else ReadStats()
+  seen = set()
   for pair in _tsv_pairs(split) if split.is_tsv else _aligned_pairs(split):
-    count += 1
+    key = hash((pair.source, pair.target))
+    if key in seen:
+      stats.duplicates += 1
+      continue
+    seen.add(key)
+    stats.pairs += 1
     yield pair
-  if count == 0:
+  if stats.pairs == 0:
     raise CorpusError(f'{split.source_path}: split {split.stem!r} has no '
                       'sentence pairs')
 
 
-def check_split(split: SplitFiles) -> int:
-  """Reads a whole split once; returns its number of pairs or raises."""
-  return sum(1 for _ in read_pairs(split))
+def check_split(split: SplitFiles) -> ReadStats:
+  """Reads a whole split once; returns what it holds, or raises."""
+  stats = ReadStats()
+  for _ in read_pairs(split, stats):
+    pass
+  return stats

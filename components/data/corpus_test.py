@@ -32,7 +32,7 @@ def test_reads_aligned_gzip_and_plain(tmp_path):
 
 def test_reads_real_multi30k(multi30k_dir):
   split = corpus.find_split_files(str(multi30k_dir), 'val', 'en', 'fr')
-  assert corpus.check_split(split) == 1014
+  assert corpus.check_split(split).pairs == 1014
 
 
 def test_mismatched_line_counts_name_the_longer_file(tmp_path):
@@ -74,6 +74,23 @@ def test_missing_split_lists_what_is_missing(tmp_path):
   with pytest.raises(corpus.CorpusError,
                      match=r"split 'train' not found: missing train\.de\[\.gz\]"):
     corpus.find_split_files(str(tmp_path), 'train', 'en', 'de')
+
+
+def test_duplicate_pairs_are_dropped_and_counted(tmp_path):
+  _write(tmp_path / 'train.en', b'a\nb\na\na\n')
+  _write(tmp_path / 'train.de', b'x\ny\nx\nz\n')   # line 4: same source only
+  split = corpus.find_split_files(str(tmp_path), 'train', 'en', 'de')
+  stats = corpus.ReadStats()
+  pairs = list(corpus.read_pairs(split, stats))
+  assert [(p.line, p.source, p.target) for p in pairs] == [
+      (1, 'a', 'x'), (2, 'b', 'y'), (4, 'a', 'z')]
+  assert (stats.pairs, stats.duplicates) == (3, 1)
+
+
+def test_absurdly_long_line_names_file_and_line(tmp_path):
+  with pytest.raises(corpus.CorpusError,
+                     match=r'train\.de:2: target sentence of 6,000 characters'):
+    _pairs(tmp_path, b'a\nb\n', b'x\n' + b'y' * 6000 + b'\n')
 
 
 def test_tsv_with_header(tmp_path):
