@@ -65,6 +65,10 @@ def build_config(args: argparse.Namespace) -> configs.PipelineConfig:
       'train_steps': args.train_steps, 'bleu_floor': args.bleu_floor,
       'regression_margin': args.regression_margin}.items() if v is not None}
   hparams = json.loads(args.hparams)
+  known = {f.name for f in dataclasses.fields(config.hparams)}
+  if set(hparams) - known:
+    raise SystemExit(f'error: --hparams: unknown {sorted(set(hparams) - known)};'
+                     f' known: {", ".join(sorted(known))}')
   if hparams:
     overrides['hparams'] = dataclasses.replace(config.hparams, **hparams)
   return dataclasses.replace(config, **overrides)
@@ -86,7 +90,11 @@ def check_data(config: configs.PipelineConfig, download: bool) -> None:
 
 
 class _StageProgress(logging.Filter):
-  """Lets TFX's "Component X is running/finished" through, with durations."""
+  """Lets TFX's "Component X is running/finished" through, with durations.
+
+  It rewrites the record it passes; the file handler is added before the
+  console handler, so the full log keeps TFX's own wording.
+  """
 
   _PATTERN = re.compile(r'^Component (\S+) is (running|finished)\.$')
 

@@ -74,18 +74,24 @@ def test_served_model_in_fresh_process_matches_reported_bleu(first_run,
       latest_report(runs_dir)['scores']['eval']['bleu'], abs=1e-9)
 
 
-def test_saved_model_cli_runs_the_text_signature(first_run):
+@pytest.mark.parametrize('signature, inputs', [
+    ('translate', ['--input_exprs', 'text=["A man is riding a bike.", ""]']),
+    ('serving_default', ['--input_examples',
+                         'examples=[{"source": ["A man is riding a bike."]}, '
+                         '{"source": [""]}]']),
+])
+def test_saved_model_cli_runs_both_signatures(first_run, signature, inputs):
   runs_dir, _ = first_run
   serving, entries = serving_entries(runs_dir)
   result = subprocess.run(
       [os.path.join(os.path.dirname(sys.executable), 'saved_model_cli'), 'run',
        '--dir', str(serving / entries[0]), '--tag_set', 'serve',
-       '--signature_def', 'translate',
-       '--input_exprs', 'text=["A man is riding a bike.", ""]'],
+       '--signature_def', signature, *inputs],
       capture_output=True, text=True, check=False)
   assert result.returncode == 0, result.stderr[-3000:]
   assert 'Result for output key translation' in result.stdout
-  assert 'Result for output key length' in result.stdout
+  # The empty sentence comes back empty, with length 0.
+  assert "b'']" in result.stdout and ' 0]' in result.stdout, result.stdout
 
 
 def test_worse_model_is_not_pushed(first_run, e2e_data_dir):
