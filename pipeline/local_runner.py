@@ -134,6 +134,11 @@ def configure_logging(log_path: str) -> None:
   console.addFilter(_StageProgress())
   root.addHandler(to_file)
   root.addHandler(console)
+  # TensorFlow's logger prints through its own handler; route it through ours.
+  tf_logger = logging.getLogger('tensorflow')
+  for handler in list(tf_logger.handlers):
+    tf_logger.removeHandler(handler)
+  tf_logger.propagate = True
   from absl import logging as absl_logging  # pylint: disable=g-import-not-at-top
   absl_logging.set_verbosity(absl_logging.INFO)
   print(f'[pipeline] full log: {log_path}', flush=True)
