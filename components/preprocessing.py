@@ -16,11 +16,12 @@ from typing import Any, Dict, Optional
 
 import tensorflow as tf
 
+from nmt_tfx.components.data import features
 from nmt_tfx.components.text import tokenizer as tokenizer_lib
 from nmt_tfx.components.text import vocabulary
 
-SOURCE = 'source'
-TARGET = 'target'
+SOURCE = features.SOURCE
+TARGET = features.TARGET
 
 
 @dataclasses.dataclass(frozen=True)

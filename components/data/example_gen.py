@@ -15,9 +15,7 @@ from tfx.components.example_gen.base_example_gen_executor import BaseExampleGenE
 from tfx.proto import example_gen_pb2
 
 from nmt_tfx.components.data import corpus
-
-SOURCE_KEY = 'source'
-TARGET_KEY = 'target'
+from nmt_tfx.components.data import features
 
 
 def split_pattern(stem: str) -> str:
@@ -49,7 +47,8 @@ def to_example(pair: corpus.Pair) -> tf.train.Example:
     return tf.train.Feature(
         bytes_list=tf.train.BytesList(value=[text.encode('utf-8')]))
   return tf.train.Example(features=tf.train.Features(feature={
-      SOURCE_KEY: feature(pair.source), TARGET_KEY: feature(pair.target)}))
+      features.SOURCE: feature(pair.source),
+      features.TARGET: feature(pair.target)}))
 
 
 def _examples(split: corpus.SplitFiles) -> Iterator[tf.train.Example]:

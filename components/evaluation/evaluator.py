@@ -23,6 +23,7 @@ from tfx.types.standard_artifacts import ModelBlessing
 from tfx.types.standard_artifacts import ModelEvaluation
 from tfx.utils import path_utils
 
+from nmt_tfx.components.data import features
 from nmt_tfx.components.evaluation import bleu
 from nmt_tfx.components.evaluation import blessing as blessing_lib
 from nmt_tfx.components.evaluation import report
@@ -41,8 +42,8 @@ def read_split(examples: Examples, split: str) -> Tuple[List[str], List[str]]:
     for record in tf.data.TFRecordDataset(path, compression_type='GZIP'):
       example = tf.train.Example.FromString(record.numpy())
       feature = example.features.feature
-      sources.append(feature['source'].bytes_list.value[0].decode('utf-8'))
-      references.append(feature['target'].bytes_list.value[0].decode('utf-8'))
+      sources.append(feature[features.SOURCE].bytes_list.value[0].decode('utf-8'))
+      references.append(feature[features.TARGET].bytes_list.value[0].decode('utf-8'))
   return sources, references
 
 

@@ -16,6 +16,7 @@ import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2
 from tensorflow_serving.apis import prediction_log_pb2
 
+from nmt_tfx.components.data import features
 from nmt_tfx.components.model import decoding
 from nmt_tfx.components.model.hparams import HParams
 from nmt_tfx.components.serving.contract import EXAMPLES_INPUT
@@ -47,9 +48,9 @@ class Translator(tf.Module):
 
   @tf.function(input_signature=[tf.TensorSpec([None], tf.string, TEXT_INPUT)])
   def translate(self, text):
-    features = self.tft_layer({'source': tf.reshape(text, [-1, 1])})
-    source_length = features['source_length']
-    source_ids = features['source_ids'][:, :tf.maximum(
+    transformed = self.tft_layer({features.SOURCE: tf.reshape(text, [-1, 1])})
+    source_length = transformed['source_length']
+    source_ids = transformed['source_ids'][:, :tf.maximum(
         tf.cast(tf.reduce_max(source_length), tf.int32), 1)]
     hp = self._hparams
     max_length = decoding.max_output_length(
@@ -67,13 +68,13 @@ class Translator(tf.Module):
       tf.TensorSpec([None], tf.string, EXAMPLES_INPUT)])
   def serve_examples(self, examples):
     parsed = tf.io.parse_example(
-        examples, {'source': tf.io.FixedLenFeature([], tf.string)})
-    return self.translate(parsed['source'])
+        examples, {features.SOURCE: tf.io.FixedLenFeature([], tf.string)})
+    return self.translate(parsed[features.SOURCE])
 
 
 def _example(sentence: str) -> bytes:
   return tf.train.Example(features=tf.train.Features(feature={
-      'source': tf.train.Feature(bytes_list=tf.train.BytesList(
+      features.SOURCE: tf.train.Feature(bytes_list=tf.train.BytesList(
           value=[sentence.encode('utf-8')]))})).SerializeToString()
 
 
