@@ -16,6 +16,7 @@ class Scores:
   chrf: float
   signature: str   # sacreBLEU's signature of the cased BLEU, for reports.
   sentences: int
+  decode_seconds: float = 0.0   # wall time of translating them, if measured.
 
 
 def corpus_scores(hypotheses: Sequence[str],

@@ -8,6 +8,7 @@ compares their BLEU on the blessing split.
 import dataclasses
 import json
 import os
+import time
 from typing import Dict, List, Optional, Tuple
 
 from absl import logging
@@ -54,9 +55,13 @@ def score_model(export_dir: str, data: Dict[str, Tuple[List[str], List[str]]],
   translate = SavedModelTranslator(export_dir)
   scores, hypotheses = {}, {}
   for split, (sources, references) in data.items():
+    start = time.time()
     hypotheses[split] = translate(sources, batch_size=batch_size)
+    seconds = time.time() - start
     scores[split] = bleu.corpus_scores(hypotheses[split], references)
-    logging.info('%s on %s: BLEU %.2f', export_dir, split, scores[split].bleu)
+    logging.info('%s on %s: BLEU %.2f (%d sentences decoded in %.1f s)',
+                 export_dir, split, scores[split].bleu, len(sources), seconds)
+    scores[split] = dataclasses.replace(scores[split], decode_seconds=seconds)
   return scores, hypotheses
 
 

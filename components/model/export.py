@@ -1,11 +1,19 @@
 """The served SavedModel: raw text in, translated text out, all in-graph.
 
 Signatures:
-  translate        text [B] string -> translation [B] string, length [B] int32
+  translate        text [B] string -> translation [B] string, length [B] int32,
+                   score [B] float32 (log-prob of the translation)
   serving_default  examples [B] serialized tf.Example (feature `source`)
                    -> the same outputs
-Both run the Transform graph (tokenize, vocabulary), the encoder, the decode
-loop and the detokenizer, so TF Serving needs nothing else. Warm-up requests
+  translate_with_options
+                   text, beam_size [] int32, length_penalty [] float32
+                   -> the same outputs (beam_size clamped to 1..MAX_BEAM_SIZE;
+                   1 is greedy decoding)
+The first two decode with the beam size and length penalty chosen at export
+(HParams.beam_size, HParams.length_penalty). All run the Transform graph
+(tokenize, vocabulary), the encoder, the beam search (one tf.while_loop,
+components/model/decoding.py) and the detokenizer, so TF Serving needs
+nothing else. Warm-up requests
 for both are written to assets.extra/, so TF Serving runs them at load time
 and the first user request does not pay for graph initialisation.
 """
@@ -21,7 +29,12 @@ from nmt_tfx.components.model import decoding
 from nmt_tfx.components.model.hparams import HParams
 from nmt_tfx.components.serving.contract import EXAMPLES_INPUT
 from nmt_tfx.components.serving.contract import EXAMPLES_SIGNATURE
+from nmt_tfx.components.serving.contract import BEAM_SIZE_INPUT
 from nmt_tfx.components.serving.contract import LENGTH_OUTPUT
+from nmt_tfx.components.serving.contract import LENGTH_PENALTY_INPUT
+from nmt_tfx.components.serving.contract import MAX_BEAM_SIZE
+from nmt_tfx.components.serving.contract import OPTIONS_SIGNATURE
+from nmt_tfx.components.serving.contract import SCORE_OUTPUT
 from nmt_tfx.components.serving.contract import TEXT_INPUT
 from nmt_tfx.components.serving.contract import TRANSLATE_SIGNATURE
 from nmt_tfx.components.serving.contract import TRANSLATION_OUTPUT
@@ -46,8 +59,7 @@ class Translator(tf.Module):
     self._tokenizer = tokenizer_lib.get_tokenizer(tokenizer_name)
     self._hparams = hparams
 
-  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, TEXT_INPUT)])
-  def translate(self, text):
+  def _translate(self, text, beam_size, alpha):
     transformed = self.tft_layer({features.SOURCE: tf.reshape(text, [-1, 1])})
     source_length = transformed['source_length']
     source_ids = transformed['source_ids'][:, :tf.maximum(
@@ -56,13 +68,29 @@ class Translator(tf.Module):
     max_length = decoding.max_output_length(
         source_length, hp.decode_length_ratio, hp.decode_length_offset,
         hp.max_decode_length)
-    ids, lengths = decoding.greedy_decode(self.model, source_ids, max_length)
-    tokens = self.id_to_token(tf.RaggedTensor.from_tensor(ids, lengths=lengths))
+    decoded = decoding.beam_search(self.model, source_ids, max_length,
+                                   beam_size=beam_size, alpha=alpha)
+    tokens = self.id_to_token(tf.RaggedTensor.from_tensor(
+        decoded.ids, lengths=decoded.lengths))
     # Nothing to translate (empty or whitespace-only input) -> empty output.
     has_words = source_length > 0
     return {TRANSLATION_OUTPUT: tf.where(has_words,
                                          self._tokenizer.detokenize(tokens), ''),
-            LENGTH_OUTPUT: tf.where(has_words, lengths, 0)}
+            LENGTH_OUTPUT: tf.where(has_words, decoded.lengths, 0),
+            SCORE_OUTPUT: tf.where(has_words, decoded.scores, 0.0)}
+
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, TEXT_INPUT)])
+  def translate(self, text):
+    return self._translate(text, self._hparams.beam_size,
+                           self._hparams.length_penalty)
+
+  @tf.function(input_signature=[
+      tf.TensorSpec([None], tf.string, TEXT_INPUT),
+      tf.TensorSpec([], tf.int32, BEAM_SIZE_INPUT),
+      tf.TensorSpec([], tf.float32, LENGTH_PENALTY_INPUT)])
+  def translate_with_options(self, text, beam_size, length_penalty):
+    return self._translate(text, tf.clip_by_value(beam_size, 1, MAX_BEAM_SIZE),
+                           length_penalty)
 
   @tf.function(input_signature=[
       tf.TensorSpec([None], tf.string, EXAMPLES_INPUT)])
@@ -100,6 +128,7 @@ def export(translator: Translator, export_dir: str) -> None:
       signatures={
           EXAMPLES_SIGNATURE: translator.serve_examples,
           TRANSLATE_SIGNATURE: translator.translate,
+          OPTIONS_SIGNATURE: translator.translate_with_options,
       })
   warmup_path = os.path.join(export_dir, WARMUP_FILE)
   tf.io.gfile.makedirs(os.path.dirname(warmup_path))

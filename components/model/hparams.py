@@ -5,11 +5,15 @@ from typing import Any, Dict, Optional
 
 @dataclasses.dataclass(frozen=True)
 class HParams:
+  seed: int = 1                 # weights, dropout and shuffling.
   embedding_dim: int = 128
   encoder_units: int = 128      # per direction; the encoder output is 2x this.
   decoder_units: int = 256
   attention_units: int = 128
   dropout: float = 0.2
+  # Keras dtype policy: 'float32', 'mixed_bfloat16' (CPUs with AVX512-BF16,
+  # TPUs) or 'mixed_float16' (GPUs; Keras adds loss scaling).
+  precision: str = 'float32'
   batch_size: int = 64          # per replica; the global batch scales with replicas.
   learning_rate: float = 1e-3
   clip_norm: float = 5.0
@@ -19,6 +23,8 @@ class HParams:
   max_decode_length: int = 50   # hard cap on generated tokens.
   decode_length_ratio: float = 2.0  # cap relative to the longest source...
   decode_length_offset: int = 10    # ... plus this.
+  beam_size: int = 5            # what the served `translate` uses; 1 = greedy.
+  length_penalty: float = 0.6   # GNMT alpha for ranking hypotheses.
 
   @classmethod
   def from_dict(cls, values: Optional[Dict[str, Any]]) -> 'HParams':

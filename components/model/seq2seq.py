@@ -49,6 +49,7 @@ class AttentionSeq2Seq(tf.keras.Model):
     """
     logits, state, weights = self.decoder(token_ids[:, tf.newaxis], state,
                                           encoded, keys=keys, training=False)
+    logits = tf.cast(logits, tf.float32)   # mixed precision computes in 16 bits
     never = tf.one_hot([vocabulary.PAD_ID, vocabulary.BOS_ID],
                        self.target_vocab_size, dtype=logits.dtype)
     logits = logits[:, 0] - 1e9 * tf.reduce_sum(never, 0)
@@ -57,6 +58,7 @@ class AttentionSeq2Seq(tf.keras.Model):
 
 def masked_cross_entropy(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
   """Token-level mean cross-entropy, ignoring PAD labels. [B, T], [B, T, V]."""
+  logits = tf.cast(logits, tf.float32)   # softmax in float32 under mixed precision
   mask = tf.cast(tf.not_equal(labels, 0), logits.dtype)
   losses = tf.nn.sparse_softmax_cross_entropy_with_logits(
       labels=tf.cast(labels, tf.int32), logits=logits)

@@ -85,6 +85,7 @@ def test_memorizes_a_handful_of_pairs_and_exports(tiny_transform, tmp_path):
   assert translate(['', ' \t ', pairs[0][0]])[:2] == ['', '']
   assert tf.io.gfile.glob(str(tmp_path / 'logs' / '*'))  # TensorBoard logs
   _replay_warmup_requests(export_dir)
+  _options_signature(export_dir, [s for s, _ in pairs])
   _survives_hostile_inputs(export_dir, max_tokens=HParams().max_decode_length)
 
 
@@ -104,6 +105,25 @@ def _survives_hostile_inputs(export_dir, max_tokens):
     assert int(tf.reduce_max(out['length'])) <= max_tokens, name
   out = fn(text=tf.constant([b'', b' \t\n ']))
   assert out['translation'].numpy().tolist() == [b'', b'']
+
+
+def _options_signature(export_dir, sentences):
+  """Per-request beam size and length penalty; beam 1 is greedy decoding."""
+  loaded = tf.saved_model.load(export_dir)
+  default = loaded.signatures['translate'](text=tf.constant(sentences))
+  options = loaded.signatures['translate_with_options']
+
+  def run(beam, alpha):
+    return options(text=tf.constant(sentences), beam_size=tf.constant(beam),
+                   length_penalty=tf.constant(alpha))
+  same = run(HParams().beam_size, HParams().length_penalty)
+  assert same['translation'].numpy().tolist() == default['translation'].numpy().tolist()
+  greedy, beam = run(1, 0.0), run(5, 0.0)
+  # With no length penalty beam 5 ranks by log-prob, so it never scores lower.
+  assert np.all(beam['score'].numpy() >= greedy['score'].numpy() - 1e-4)
+  assert np.all(greedy['score'].numpy() < 0)
+  huge = run(10 ** 6, 0.6)  # clamped to MAX_BEAM_SIZE, not an OOM
+  assert huge['translation'].shape == (len(sentences),)
 
 
 def _replay_warmup_requests(export_dir):

@@ -1,5 +1,8 @@
 """TFX Trainer `run_fn`: builds the model under MirroredStrategy, trains it with
 teacher forcing on length-bucketed batches, and exports the Translator."""
+import json
+import os
+import time
 from typing import Dict, Optional
 
 from absl import logging
@@ -14,6 +17,7 @@ from nmt_tfx.components.text import vocabulary
 
 MODEL_FEATURES = ('source_ids', 'target_in')
 LABEL = 'target_out'
+TRAINING_SUMMARY = 'training_summary.json'  # in the Trainer's model_run dir
 
 
 def _trim_batch(batch: Dict[str, tf.Tensor]):
@@ -60,8 +64,14 @@ def make_strategy() -> tf.distribute.MirroredStrategy:
 
 def build_model(source_vocab_size: int, target_vocab_size: int,
                 hparams: HParams) -> seq2seq.AttentionSeq2Seq:
-  model = seq2seq.AttentionSeq2Seq(source_vocab_size, target_vocab_size,
-                                   hparams, name='seq2seq')
+  # Layers take the global dtype policy when they are created.
+  previous = tf.keras.mixed_precision.global_policy()
+  tf.keras.mixed_precision.set_global_policy(hparams.precision)
+  try:
+    model = seq2seq.AttentionSeq2Seq(source_vocab_size, target_vocab_size,
+                                     hparams, name='seq2seq')
+  finally:
+    tf.keras.mixed_precision.set_global_policy(previous)
   model.compile(
       optimizer=tf.keras.optimizers.Adam(hparams.learning_rate,
                                          clipnorm=hparams.clip_norm),
@@ -82,6 +92,7 @@ def train_and_export(*, train_files, eval_files, transform_output: str,
   config = dict(custom_config or {})
   preprocessing = PreprocessingConfig.from_dict(config.pop('preprocessing', {}))
   hparams = HParams.from_dict(config)
+  tf.keras.utils.set_random_seed(hparams.seed)
   tf_transform_output = tft.TFTransformOutput(transform_output)
   strategy = strategy or make_strategy()
   replicas = strategy.num_replicas_in_sync
@@ -105,9 +116,17 @@ def train_and_export(*, train_files, eval_files, transform_output: str,
   if log_dir:
     callbacks.append(tf.keras.callbacks.TensorBoard(log_dir=log_dir,
                                                     update_freq=50))
+  start = time.time()
   history = model.fit(train_ds, epochs=epochs, steps_per_epoch=steps_per_epoch,
                       validation_data=eval_ds, validation_steps=eval_steps,
                       callbacks=callbacks, verbose=2)
+  if log_dir:
+    tf.io.gfile.makedirs(log_dir)
+    with tf.io.gfile.GFile(os.path.join(log_dir, TRAINING_SUMMARY), 'w') as f:
+      json.dump({'fit_seconds': time.time() - start,
+                 'steps': epochs * steps_per_epoch, 'epochs': epochs,
+                 'replicas': replicas, 'global_batch': global_batch,
+                 'history': history.history}, f, indent=1)
   translator = export.Translator(model, tf_transform_output, hparams,
                                  preprocessing.tokenizer)
   export.export(translator, serving_model_dir)
