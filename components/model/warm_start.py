@@ -14,7 +14,8 @@ The Trainer reads the serving directory from `custom_config[CONFIG_KEY]`
 (None: warm start off).
 """
 import os
-from typing import Dict, NamedTuple, Optional
+import re
+from typing import Dict, List, NamedTuple, Optional
 
 from absl import logging
 import tensorflow as tf
@@ -64,21 +65,41 @@ def _build(model: tf.keras.Model, input_spec) -> None:
     model(dummy, training=False)
 
 
+def _canonical(name: str) -> str:
+  """Without the numbers Keras appends to layers built twice in a process
+  (`forward_lstm_1` -> `forward_lstm`)."""
+  return re.sub(r'_\d+(?=/|$)', '', name)
+
+
+def _counterparts(targets: List[tf.Variable], sources: List[tf.Variable]):
+  """[(target, source)] matched by name and shape, else (if Keras numbered
+  the layers differently) by position with equal canonical names and shapes;
+  or the names without a counterpart."""
+  by_name = {_name(v): v for v in sources}
+  missing = [_name(v) for v in targets if _name(v) not in by_name
+             or by_name[_name(v)].shape != v.shape]
+  if not missing:
+    return [(v, by_name[_name(v)]) for v in targets], []
+  if len(targets) == len(sources) and all(
+      _canonical(_name(t)) == _canonical(_name(s)) and t.shape == s.shape
+      for t, s in zip(targets, sources)):
+    return list(zip(targets, sources)), []
+  return [], missing
+
+
 def restore_variables(model: tf.keras.Model, saved_model_dir: str) -> Outcome:
   """Assigns every variable of `model` from the SavedModel's model variable
   of the same name and shape; all or nothing."""
   loaded = tf.saved_model.load(saved_model_dir)
   source = getattr(loaded, 'model', loaded)
-  by_name = {_name(v): v for v in getattr(source, 'variables', [])}
-  missing = [_name(v) for v in model.variables
-             if _name(v) not in by_name
-             or by_name[_name(v)].shape != v.shape]
+  pairs, missing = _counterparts(model.variables,
+                                 list(getattr(source, 'variables', [])))
   if missing:
     return Outcome(False, f'{len(missing)} of {len(model.variables)} variables '
                    f'have no counterpart of the same name and shape (e.g. '
                    f'{missing[0]}): architecture changed')
-  for variable in model.variables:
-    variable.assign(by_name[_name(variable)])
+  for variable, value in pairs:
+    variable.assign(value)
   return Outcome(True, f'restored {len(model.variables)} variables from '
                  f'{saved_model_dir}')
 
