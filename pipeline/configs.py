@@ -8,6 +8,7 @@ import os
 from typing import Dict, List
 
 from nmt_tfx import schemas
+from nmt_tfx.pipeline import beam_profiles
 from nmt_tfx.components.model.hparams import HParams
 from nmt_tfx.components.preprocessing import PreprocessingConfig
 
@@ -31,8 +32,13 @@ class PipelineConfig:
   regression_margin: float = 1.0   # BLEU points allowed below production.
   num_samples: int = 10
   enable_cache: bool = True
-  beam_pipeline_args: List[str] = dataclasses.field(default_factory=lambda: [
-      '--direct_running_mode=in_memory', '--direct_num_workers=1'])
+  # Continue training from the model in production (the newest version in the
+  # serving directory) when its vocabularies equal this run's; see
+  # components/model/warm_start.py. On for the scheduled (Kubeflow) pipeline.
+  warm_start: bool = False
+  beam_pipeline_args: List[str] = dataclasses.field(
+      default_factory=lambda: beam_profiles.beam_pipeline_args(
+          beam_profiles.DEFAULT_LOCAL))
 
   @property
   def pipeline_name(self) -> str:

@@ -24,6 +24,7 @@ from typing import List, Optional
 
 from nmt_tfx.components.data import corpus
 from nmt_tfx.components.data import multi30k
+from nmt_tfx.pipeline import beam_profiles
 from nmt_tfx.pipeline import configs
 from nmt_tfx.pipeline import run_lock
 
@@ -53,6 +54,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
   parser.add_argument('--regression-margin', type=float)
   parser.add_argument('--hparams', default='{}',
                       help='JSON object overriding model hyperparameters')
+  parser.add_argument('--beam-profile', choices=['local', 'in-memory'],
+                      help='local: Beam DirectRunner with 2 worker processes '
+                      '(default); in-memory: one in-process worker')
+  parser.add_argument('--warm-start', action=argparse.BooleanOptionalAction,
+                      help='continue training from the model in production '
+                      'when the vocabularies match (default: off locally)')
   return parser.parse_args(argv)
 
 
@@ -63,7 +70,11 @@ def build_config(args: argparse.Namespace) -> configs.PipelineConfig:
       'target_lang': args.target_lang, 'runs_dir': args.runs_dir,
       'schema_file': args.schema_file,
       'train_steps': args.train_steps, 'bleu_floor': args.bleu_floor,
-      'regression_margin': args.regression_margin}.items() if v is not None}
+      'regression_margin': args.regression_margin,
+      'warm_start': args.warm_start}.items() if v is not None}
+  if args.beam_profile:
+    overrides['beam_pipeline_args'] = beam_profiles.beam_pipeline_args(
+        args.beam_profile)
   hparams = json.loads(args.hparams)
   known = {f.name for f in dataclasses.fields(config.hparams)}
   if set(hparams) - known:

@@ -1,13 +1,16 @@
 """The TFX pipeline: parallel text in, a served translation model out."""
 import dataclasses
+from typing import Any
 
 from tfx import v1 as tfx
 from tfx.components import FileBasedExampleGen
+from google.protobuf import json_format
 from tfx.dsl.components.base import executor_spec
 from tfx.proto import example_gen_pb2
 
 from nmt_tfx.components.data import example_gen
 from nmt_tfx.components.evaluation.evaluator import BleuEvaluator
+from nmt_tfx.components.model import warm_start
 from nmt_tfx.components.serving.pusher import VersionedPusher
 from nmt_tfx.components.validation.gate import DataValidationGate
 from nmt_tfx.pipeline.configs import PipelineConfig
@@ -15,20 +18,49 @@ from nmt_tfx.pipeline.configs import PipelineConfig
 PREPROCESSING_FN = 'nmt_tfx.components.preprocessing.preprocessing_fn'
 RUN_FN = 'nmt_tfx.components.model.trainer.run_fn'
 
+# What a scheduler varies between runs of the compiled (Kubeflow) pipeline:
+# pipeline parameter -> the component property it sets.
+RUNTIME_PARAMETERS = {
+    'data_dir': 'ParallelTextExampleGen.input_base',
+    'language_pair': 'ParallelTextExampleGen.custom_config',  # "en-de"
+    'train_args': 'Trainer.train_args',  # TrainArgs JSON, e.g. num_steps
+    'bleu_floor': 'BleuEvaluator.bleu_floor',
+    'regression_margin': 'BleuEvaluator.regression_margin',
+}
+
+
+def _value(name: str, value: Any, runtime: bool) -> Any:
+  """`value`, or a RuntimeParameter named `name` defaulting to it."""
+  if not runtime:
+    return value
+  return tfx.dsl.experimental.RuntimeParameter(name=name, ptype=type(value),
+                                               default=value)
+
 
 def create_pipeline(config: PipelineConfig, *, data_dir: str,
                     pipeline_root: str, serving_dir: str,
                     metadata_connection_config=None,
-                    beam_pipeline_args=None) -> tfx.dsl.Pipeline:
-  """ExampleGen -> validation -> Transform -> Trainer -> Evaluator -> Pusher."""
+                    beam_pipeline_args=None,
+                    runtime_parameters: bool = False) -> tfx.dsl.Pipeline:
+  """ExampleGen -> validation -> Transform -> Trainer -> Evaluator -> Pusher.
+
+  With `runtime_parameters` (Kubeflow), the values named in
+  RUNTIME_PARAMETERS become pipeline parameters whose defaults are the
+  values given here; LocalDagRunner needs concrete values (the default).
+  """
+  runtime = runtime_parameters
   splits = [example_gen_pb2.Input.Split(
       name=name, pattern=example_gen.split_pattern(stem))
             for name, stem in config.split_stems.items()]
+  # A pipeline parameter cannot sit inside the custom_config proto, so on
+  # Kubeflow the whole property is the string "en-de" (example_gen accepts it).
   examples = FileBasedExampleGen(
-      input_base=data_dir,
+      input_base=_value('data_dir', data_dir, runtime),
       input_config=example_gen_pb2.Input(splits=splits),
-      custom_config=example_gen.make_custom_config(config.source_lang,
-                                                   config.target_lang),
+      custom_config=(_value('language_pair', example_gen.language_pair(
+          config.source_lang, config.target_lang), runtime) if runtime else
+                     example_gen.make_custom_config(config.source_lang,
+                                                    config.target_lang)),
       custom_executor_spec=executor_spec.BeamExecutorSpec(
           example_gen.Executor)).with_id('ParallelTextExampleGen')
 
@@ -48,19 +80,27 @@ def create_pipeline(config: PipelineConfig, *, data_dir: str,
       custom_config=dataclasses.asdict(config.preprocessing),
       splits_config=tfx.proto.SplitsConfig(analyze=['train'],
                                            transform=['train', 'eval']))
+  train_args = tfx.proto.TrainArgs(splits=['train'],
+                                   num_steps=config.train_steps)
   trainer = tfx.components.Trainer(
       run_fn=RUN_FN,
       examples=transform.outputs['transformed_examples'],
       transform_graph=transform.outputs['transform_graph'],
-      train_args=tfx.proto.TrainArgs(splits=['train'],
-                                     num_steps=config.train_steps),
+      # Nor inside TrainArgs: on Kubeflow the parameter is its JSON.
+      train_args=(_value('train_args', json_format.MessageToJson(
+          train_args, sort_keys=True, indent=None,
+          preserving_proto_field_name=True), runtime)
+                  if runtime else train_args),
       eval_args=tfx.proto.EvalArgs(splits=['eval'],
                                    num_steps=config.eval_steps),
-      custom_config=config.trainer_config())
+      custom_config={**config.trainer_config(), warm_start.CONFIG_KEY:
+                     serving_dir if config.warm_start else None})
   evaluator = BleuEvaluator(
       examples=examples.outputs['examples'], model=trainer.outputs['model'],
-      serving_dir=serving_dir, bleu_floor=config.bleu_floor,
-      regression_margin=config.regression_margin,
+      serving_dir=serving_dir,
+      bleu_floor=_value('bleu_floor', float(config.bleu_floor), runtime),
+      regression_margin=_value('regression_margin',
+                               float(config.regression_margin), runtime),
       num_samples=config.num_samples)
   pusher = VersionedPusher(model=trainer.outputs['model'],
                            blessing=evaluator.outputs['blessing'],

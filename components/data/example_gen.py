@@ -2,9 +2,12 @@
 
 Used through `FileBasedExampleGen(custom_executor_spec=...)`: each split's
 pattern is ``"<stem>.*"`` relative to ``input_base`` (so TFX's driver can
-fingerprint the files), and the language pair comes from ``custom_config``.
+fingerprint the files), and the language pair comes from ``custom_config``:
+the proto from `make_custom_config`, or (a Kubeflow pipeline parameter, which
+cannot sit inside the proto) the plain string ``"en-de"``.
 """
 import json
+import re
 from typing import Any, Dict, Iterator
 
 import apache_beam as beam
@@ -31,14 +34,25 @@ def make_custom_config(source_lang: str,
   return config
 
 
+def language_pair(source_lang: str, target_lang: str) -> str:
+  return f'{source_lang}-{target_lang}'
+
+
+_PAIR = re.compile(r'\s*([A-Za-z_]+)-([A-Za-z_]+)\s*')
+
+
 def _languages(exec_properties: Dict[str, Any]):
   config = example_gen_pb2.CustomConfig()
   raw = exec_properties.get('custom_config') or '{}'
+  pair = _PAIR.fullmatch(raw) if isinstance(raw, str) else None
+  if pair:
+    return pair.group(1), pair.group(2)
   json_format.Parse(raw if isinstance(raw, str) else json.dumps(raw), config)
   fields = struct_pb2.Struct()
   if not config.custom_config.Unpack(fields):
     raise ValueError('ParallelTextExampleGen needs custom_config from '
-                     'make_custom_config(source_lang, target_lang)')
+                     'make_custom_config(source_lang, target_lang) or a '
+                     'language pair such as "en-de"')
   return fields['source_lang'], fields['target_lang']
 
 

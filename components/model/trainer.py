@@ -9,8 +9,10 @@ from absl import logging
 import tensorflow as tf
 import tensorflow_transform as tft
 
+from nmt_tfx.components.model import distribution
 from nmt_tfx.components.model import export
 from nmt_tfx.components.model import seq2seq
+from nmt_tfx.components.model import warm_start
 from nmt_tfx.components.model.hparams import HParams
 from nmt_tfx.components.preprocessing import PreprocessingConfig
 from nmt_tfx.components.text import vocabulary
@@ -54,14 +56,6 @@ def make_dataset(file_pattern, tf_transform_output, hparams: HParams,
       tf.data.AUTOTUNE)
 
 
-def make_strategy() -> tf.distribute.MirroredStrategy:
-  """MirroredStrategy over every GPU, else over every logical CPU device."""
-  if tf.config.list_logical_devices('GPU'):
-    return tf.distribute.MirroredStrategy()
-  cpus = [d.name for d in tf.config.list_logical_devices('CPU')]
-  return tf.distribute.MirroredStrategy(devices=cpus)
-
-
 def build_model(source_vocab_size: int, target_vocab_size: int,
                 hparams: HParams) -> seq2seq.AttentionSeq2Seq:
   # Layers take the global dtype policy when they are created.
@@ -91,10 +85,11 @@ def train_and_export(*, train_files, eval_files, transform_output: str,
   """
   config = dict(custom_config or {})
   preprocessing = PreprocessingConfig.from_dict(config.pop('preprocessing', {}))
+  warm_start_from = config.pop(warm_start.CONFIG_KEY, None)
   hparams = HParams.from_dict(config)
   tf.keras.utils.set_random_seed(hparams.seed)
   tf_transform_output = tft.TFTransformOutput(transform_output)
-  strategy = strategy or make_strategy()
+  strategy = strategy or distribution.make_strategy()
   replicas = strategy.num_replicas_in_sync
   global_batch = hparams.batch_size * replicas
   logging.info('Training on %d replica(s), global batch %d', replicas,
@@ -109,6 +104,8 @@ def train_and_export(*, train_files, eval_files, transform_output: str,
         vocabulary.vocabulary_size(tf_transform_output, vocabulary.SOURCE_VOCAB),
         vocabulary.vocabulary_size(tf_transform_output, vocabulary.TARGET_VOCAB),
         hparams)
+  warm_start.maybe_restore(model, warm_start_from, transform_output,
+                           train_ds.element_spec[0])
 
   steps_per_epoch = max(1, min(hparams.steps_per_epoch, train_steps))
   epochs = max(1, train_steps // steps_per_epoch)
@@ -129,7 +126,8 @@ def train_and_export(*, train_files, eval_files, transform_output: str,
                  'history': history.history}, f, indent=1)
   translator = export.Translator(model, tf_transform_output, hparams,
                                  preprocessing.tokenizer)
-  export.export(translator, serving_model_dir)
+  with distribution.export_dir(serving_model_dir, strategy) as target:
+    export.export(translator, target)
   return history
 
 

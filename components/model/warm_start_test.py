@@ -1,0 +1,78 @@
+"""Warm start from the production model: only with equal vocabularies and an
+unchanged architecture; otherwise training starts from scratch."""
+import shutil
+
+import pytest
+import tensorflow as tf
+import tensorflow_transform as tft
+
+from nmt_tfx.components.model import trainer
+from nmt_tfx.components.model import warm_start
+from nmt_tfx.components.model.hparams import HParams
+from nmt_tfx.components.text import vocabulary
+
+# The architecture conftest's tiny_export was trained with.
+TINY = HParams(embedding_dim=16, encoder_units=16, decoder_units=32,
+               attention_units=16, batch_size=8)
+
+
+def new_model(tiny_transform, hparams=TINY):
+  output = tft.TFTransformOutput(str(tiny_transform / 'transform'))
+  model = trainer.build_model(
+      vocabulary.vocabulary_size(output, vocabulary.SOURCE_VOCAB),
+      vocabulary.vocabulary_size(output, vocabulary.TARGET_VOCAB), hparams)
+  spec = trainer.make_dataset(str(tiny_transform / 'data*'), output, hparams,
+                              8, training=False).element_spec[0]
+  return model, spec
+
+
+@pytest.fixture
+def serving_dir(tiny_export, tmp_path):
+  shutil.copytree(tiny_export, tmp_path / 'serving' / '7')
+  return tmp_path / 'serving'
+
+
+def restore(model, spec, serving_dir, tiny_transform):
+  return warm_start.maybe_restore(model, str(serving_dir),
+                                  str(tiny_transform / 'transform'), spec)
+
+
+def test_restores_every_weight_of_the_production_model(tiny_transform,
+                                                       serving_dir):
+  model, spec = new_model(tiny_transform)
+  outcome = restore(model, spec, serving_dir, tiny_transform)
+  assert outcome.restored, outcome.reason
+  production = tf.saved_model.load(str(serving_dir / '7')).model.variables
+  # (Keras numbers layers built twice in one process, e.g. lstm_1, so
+  # compare in order.)
+  assert len(model.variables) == len(production) > 0
+  for variable, expected in zip(model.variables, production):
+    assert variable.shape == expected.shape
+    assert (variable.numpy() == expected.numpy()).all(), variable.name
+
+
+def test_different_vocabulary_trains_from_scratch(tiny_transform, serving_dir):
+  vocab = serving_dir / '7' / 'assets' / vocabulary.TARGET_VOCAB
+  vocab.write_text(vocab.read_text() + 'neuwort\n')
+  model, spec = new_model(tiny_transform)
+  outcome = restore(model, spec, serving_dir, tiny_transform)
+  assert not outcome.restored
+  assert 'vocabularies differ: target_vocab' in outcome.reason
+
+
+def test_changed_architecture_trains_from_scratch(tiny_transform, serving_dir):
+  model, spec = new_model(tiny_transform,
+                          HParams(embedding_dim=8, encoder_units=16,
+                                  decoder_units=32, attention_units=16))
+  before = [v.numpy() for v in model.variables]
+  outcome = restore(model, spec, serving_dir, tiny_transform)
+  assert not outcome.restored and 'architecture changed' in outcome.reason
+  assert all((b == v.numpy()).all() for b, v in zip(before, model.variables))
+
+
+def test_no_production_model_or_switched_off(tiny_transform, tmp_path):
+  model, spec = new_model(tiny_transform)
+  outcome = restore(model, spec, tmp_path / 'empty', tiny_transform)
+  assert not outcome.restored and 'no model in production' in outcome.reason
+  assert warm_start.maybe_restore(model, None, 'unused', spec).reason == (
+      'warm start off')
