@@ -116,6 +116,19 @@ class TFServingTestDouble:
         if not match:
           return self._reply(404, {'error': f'Malformed request: {self.path}'})
         signature = body.get('signature_name', 'serving_default')
+        if 'inputs' in body:   # columnar format: named inputs, named outputs
+          try:
+            outputs = double.predict(match.group(1), signature, {
+                k: ([x.encode('utf-8') for x in v] if isinstance(v, list) else v)
+                for k, v in body['inputs'].items()})
+          except LookupError as e:
+            return self._reply(404, {'error': str(e)})
+          except (ValueError, KeyError, TypeError,
+                  tf.errors.InvalidArgumentError) as e:
+            return self._reply(400, {'error': str(e)})
+          return self._reply(200, {'outputs': {
+              k: [x.decode('utf-8') if isinstance(x, bytes) else x.item()
+                  for x in v] for k, v in outputs.items()}})
         try:
           fn = double.loaded.signatures.get(signature)
           input_name = (list(fn.structured_input_signature[1])[0]
@@ -174,6 +187,23 @@ def test_client_gets_what_the_saved_model_gives(server, local_translate,
   assert client.translate(SENTENCES) == expected
   assert double.requests - before == 3          # 7 sentences in batches of 3
   assert expected[2] == ''                      # empty in, empty out
+
+
+@pytest.mark.parametrize('protocol', ['grpc', 'rest'])
+def test_per_request_beam_size_and_length_penalty(server, tiny_export,
+                                                  protocol):
+  _, addresses = server
+  options = tf.saved_model.load(str(tiny_export)).signatures[
+      'translate_with_options']
+  for beam, alpha in ((1, 0.0), (3, 1.0)):
+    expected = [t.decode('utf-8') for t in options(
+        text=tf.constant(SENTENCES), beam_size=tf.constant(beam),
+        length_penalty=tf.constant(alpha))['translation'].numpy()]
+    client = client_lib.TranslationClient(
+        addresses[protocol], MODEL, protocol, batch_size=4, beam_size=beam,
+        length_penalty=alpha)
+    assert client.signature == 'translate_with_options'
+    assert client.translate(SENTENCES) == expected
 
 
 @pytest.mark.parametrize('protocol', ['grpc', 'rest'])

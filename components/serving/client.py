@@ -3,7 +3,9 @@
   nmt-translate --server localhost:8500 --protocol grpc --model nmt-en-de < in.txt
   nmt-translate --server http://localhost:8501 --protocol rest --model nmt-en-de in.txt
 
-Sentences are sent in batches to the `translate` signature; a request that
+Sentences are sent in batches to the `translate` signature (with
+--beam-size: `translate_with_options`, which takes the beam size and length
+penalty per request; 1 is greedy decoding); a request that
 finds the server unavailable (connection refused, gRPC UNAVAILABLE, HTTP 503)
 is retried with exponential backoff; any other failure raises ServingError
 naming the server, the model and what the server said.
@@ -17,6 +19,9 @@ import urllib.error
 import urllib.request
 from typing import Callable, List, Optional, Sequence
 
+from nmt_tfx.components.serving.contract import BEAM_SIZE_INPUT
+from nmt_tfx.components.serving.contract import LENGTH_PENALTY_INPUT
+from nmt_tfx.components.serving.contract import OPTIONS_SIGNATURE
 from nmt_tfx.components.serving.contract import TEXT_INPUT
 from nmt_tfx.components.serving.contract import TRANSLATE_SIGNATURE
 from nmt_tfx.components.serving.contract import TRANSLATION_OUTPUT
@@ -35,13 +40,20 @@ class TranslationClient:
 
   def __init__(self, server: str, model: str, protocol: str = 'grpc',
                timeout: float = 30.0, retries: int = 3, backoff: float = 0.5,
-               batch_size: int = 64, version: Optional[int] = None):
+               batch_size: int = 64, version: Optional[int] = None,
+               beam_size: Optional[int] = None, length_penalty: float = 0.6):
+    """beam_size None: the model's export-time decoding (`translate`)."""
     if protocol not in ('grpc', 'rest'):
       raise ValueError(f'protocol must be grpc or rest, not {protocol!r}')
     self.server, self.model, self.protocol = server, model, protocol
     self.timeout, self.retries, self.backoff = timeout, retries, backoff
     self.batch_size, self.version = batch_size, version
+    self.beam_size, self.length_penalty = beam_size, length_penalty
     self._stub = None
+
+  @property
+  def signature(self) -> str:
+    return TRANSLATE_SIGNATURE if self.beam_size is None else OPTIONS_SIGNATURE
 
   def translate(self, sentences: Sequence[str]) -> List[str]:
     send = self._predict_grpc if self.protocol == 'grpc' else self._predict_rest
@@ -75,11 +87,16 @@ class TranslationClient:
           grpc.insecure_channel(self.server))
     request = predict_pb2.PredictRequest()
     request.model_spec.name = self.model
-    request.model_spec.signature_name = TRANSLATE_SIGNATURE
+    request.model_spec.signature_name = self.signature
     if self.version is not None:
       request.model_spec.version.value = self.version
     request.inputs[TEXT_INPUT].CopyFrom(tf.make_tensor_proto(
         [s.encode('utf-8') for s in batch], dtype=tf.string))
+    if self.beam_size is not None:
+      request.inputs[BEAM_SIZE_INPUT].CopyFrom(
+          tf.make_tensor_proto(self.beam_size, dtype=tf.int32))
+      request.inputs[LENGTH_PENALTY_INPUT].CopyFrom(
+          tf.make_tensor_proto(self.length_penalty, dtype=tf.float32))
     try:
       response = self._stub.Predict(request, timeout=self.timeout)
     except grpc.RpcError as e:
@@ -95,13 +112,18 @@ class TranslationClient:
     base = self.server if '://' in self.server else f'http://{self.server}'
     version = f'/versions/{self.version}' if self.version is not None else ''
     url = f'{base.rstrip("/")}/v1/models/{self.model}{version}:predict'
-    body = json.dumps({'signature_name': TRANSLATE_SIGNATURE,
-                       'instances': batch}).encode('utf-8')
+    if self.beam_size is None:   # row format: one instance per sentence
+      body = {'signature_name': self.signature, 'instances': batch}
+    else:                        # columnar format: scalars beside the batch
+      body = {'signature_name': self.signature, 'inputs': {
+          TEXT_INPUT: batch, BEAM_SIZE_INPUT: self.beam_size,
+          LENGTH_PENALTY_INPUT: self.length_penalty}}
+    body = json.dumps(body).encode('utf-8')
     request = urllib.request.Request(
         url, data=body, headers={'Content-Type': 'application/json'})
     try:
       with urllib.request.urlopen(request, timeout=self.timeout) as response:
-        predictions = json.loads(response.read())['predictions']
+        answer = json.loads(response.read())
     except urllib.error.HTTPError as e:
       detail = e.read().decode('utf-8', 'replace')
       try:
@@ -120,8 +142,11 @@ class TranslationClient:
         raise ServingError(f'{self._where()}: no answer within '
                            f'{self.timeout:g} s') from None
       raise ServingUnavailable(f'{self._where()}: {e.reason}') from None
+    if 'outputs' in answer:
+      outputs = answer['outputs']
+      return outputs[TRANSLATION_OUTPUT] if isinstance(outputs, dict) else outputs
     return [p[TRANSLATION_OUTPUT] if isinstance(p, dict) else p
-            for p in predictions]
+            for p in answer['predictions']]
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -138,13 +163,20 @@ def main(argv: Optional[List[str]] = None) -> int:
   parser.add_argument('--batch-size', type=int, default=64)
   parser.add_argument('--timeout', type=float, default=30.0)
   parser.add_argument('--retries', type=int, default=3)
+  parser.add_argument('--beam-size', type=int,
+                      help='per-request beam size (1: greedy); default: the '
+                      "model's own")
+  parser.add_argument('--length-penalty', type=float, default=0.6,
+                      help='with --beam-size: GNMT alpha (0: raw log-prob)')
   args = parser.parse_args(argv)
   stream = open(args.input, encoding='utf-8') if args.input else sys.stdin
   with stream:
     sentences = [line.rstrip('\n') for line in stream]
   client = TranslationClient(args.server, args.model, args.protocol,
                              timeout=args.timeout, retries=args.retries,
-                             batch_size=args.batch_size, version=args.version)
+                             batch_size=args.batch_size, version=args.version,
+                             beam_size=args.beam_size,
+                             length_penalty=args.length_penalty)
   try:
     for translation in client.translate(sentences):
       print(translation)

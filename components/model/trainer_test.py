@@ -1,0 +1,36 @@
+"""The precision switch: the GPU (float16) and CPU (bfloat16) paths, checked
+on CPU without a GPU."""
+import numpy as np
+import tensorflow as tf
+
+from nmt_tfx.components.model import trainer
+from nmt_tfx.components.model.hparams import HParams
+
+SMALL = dict(embedding_dim=16, encoder_units=8, decoder_units=12,
+             attention_units=10, dropout=0.0)
+BATCH = ({'source_ids': tf.constant([[5, 6, 7, 0], [8, 9, 0, 0]], tf.int64),
+          'target_in': tf.constant([[2, 5, 6], [2, 7, 0]], tf.int64)},
+         tf.constant([[5, 6, 3], [7, 3, 0]], tf.int64))
+
+
+def test_float16_computes_in_half_precision_with_loss_scaling():
+  model = trainer.build_model(30, 40, HParams(precision='mixed_float16', **SMALL))
+  assert isinstance(model.optimizer, tf.keras.mixed_precision.LossScaleOptimizer)
+  assert model.decoder.project.compute_dtype == 'float16'
+  assert model.decoder.project.variable_dtype == 'float32'   # master weights
+  # The policy applies to this model only, not to models built later.
+  assert tf.keras.mixed_precision.global_policy().name == 'float32'
+  assert trainer.build_model(30, 40, HParams(**SMALL)).decoder.project.compute_dtype == 'float32'
+
+
+def test_bfloat16_trains_and_decodes_with_float32_losses_and_scores():
+  model = trainer.build_model(30, 40, HParams(precision='mixed_bfloat16', **SMALL))
+  assert model.decoder.project.compute_dtype == 'bfloat16'
+  losses = [float(model.train_on_batch(*BATCH)[0]) for _ in range(30)]
+  assert np.isfinite(losses).all() and losses[-1] < losses[0]
+  encoded, keys = model.encode(BATCH[0]['source_ids'])
+  log_probs, _, _ = model.decode_step(tf.constant([2, 2], tf.int64),
+                                      encoded.state, encoded, keys)
+  assert log_probs.dtype == tf.float32
+  np.testing.assert_allclose(tf.reduce_logsumexp(log_probs, -1).numpy(), 0.0,
+                             atol=1e-3)
