@@ -1,5 +1,0 @@
-"""The benchmark scripts import each other by module name, as when run."""
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
