@@ -64,5 +64,8 @@ def test_two_workers_train_together_and_only_the_chief_exports(
   assert reports[0]['loss'][-1] < reports[0]['loss'][0]
   assert (export_dir / 'saved_model.pb').exists()
   assert isinstance(SavedModelTranslator(str(export_dir))(['A dog.'])[0], str)
+  # TensorBoard logs and the training summary: the chief's at the top,
+  # every other worker's in its own directory.
   assert sorted(p.name for p in (tmp_path / 'logs').iterdir()) == [
-      'train', 'validation', 'worker-1']
+      'train', 'training_summary.json', 'validation', 'worker-1']
+  assert (tmp_path / 'logs' / 'worker-1' / 'training_summary.json').exists()
