@@ -17,6 +17,7 @@ and prints the tables (markdown). `--quick` is the minutes-long smoke run.
 Tokens are source + target tokens that are not padding (target with EOS).
 """
 import argparse
+import dataclasses
 import json
 import os
 import re
@@ -98,7 +99,6 @@ def _training_setup(args, bucketed: bool = True):
   from nmt_tfx.components.model import trainer  # pylint: disable=g-import-not-at-top
   from nmt_tfx.components.text import vocabulary  # pylint: disable=g-import-not-at-top
   from nmt_tfx.pipeline import configs  # pylint: disable=g-import-not-at-top
-  import dataclasses  # pylint: disable=g-import-not-at-top
   hparams = configs.CONFIGS['default'].hparams
   if args.precision != 'float32':
     hparams = dataclasses.replace(hparams, precision=args.precision)
@@ -136,20 +136,17 @@ def stage_train(args) -> dict:
   batches = list(dataset.take(args.warmup + args.steps))
   tokens = [sum(int(tf.reduce_sum(n)) for n in measure.lengths(*b))
             for b in batches]
-  start = time.perf_counter()
-  for batch in batches[:args.warmup]:
-    loss = run_step(batch)
-  _ = tf.nest.map_structure(lambda t: t.numpy(), loss)
-  cold = time.perf_counter() - start
-  for batch in batches[args.warmup:]:   # every shape seen once before timing
-    loss = run_step(batch)
-  _ = tf.nest.map_structure(lambda t: t.numpy(), loss)
+  def run_all(some) -> float:
+    start = time.perf_counter()
+    for batch in some:
+      loss = run_step(batch)
+    tf.nest.map_structure(lambda t: t.numpy(), loss)   # wait for the last
+    return time.perf_counter() - start
+
+  cold = run_all(batches[:args.warmup])
   steady = batches[args.warmup:]
-  start = time.perf_counter()
-  for batch in steady:
-    loss = run_step(batch)
-  _ = tf.nest.map_structure(lambda t: t.numpy(), loss)
-  seconds = time.perf_counter() - start
+  run_all(steady)                 # every shape seen once before timing
+  seconds = run_all(steady)
   flops = sum(measure.training_flops(*measure.lengths(*b), hparams, tgt_vocab)
               for b in steady)
   params = sum(int(tf.size(v)) for v in model.trainable_variables)
@@ -179,48 +176,47 @@ def stage_decode(args) -> dict:
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   import measure  # pylint: disable=g-import-not-at-top
   import seed_baseline  # pylint: disable=g-import-not-at-top
-  from nmt_tfx.components.model import decoding  # pylint: disable=g-import-not-at-top
   from nmt_tfx.components.model import trainer  # pylint: disable=g-import-not-at-top
   import tensorflow_transform as tft  # pylint: disable=g-import-not-at-top
+  from nmt_tfx.components.model import export  # pylint: disable=g-import-not-at-top
+  from nmt_tfx.components.model import warm_start  # pylint: disable=g-import-not-at-top
   from nmt_tfx.components.text import vocabulary  # pylint: disable=g-import-not-at-top
   from nmt_tfx.pipeline import configs  # pylint: disable=g-import-not-at-top
   run = RunArtifacts(_run_dir(args))
   sentences = _test_sentences(run)[:args.sentences]
-  loaded = tf.saved_model.load(run.model)
-  translate = loaded.signatures['translate_with_options']
-  transform_layer = loaded.tft_layer
-  hparams = configs.CONFIGS[args.pipeline_config].hparams
+  translate = tf.saved_model.load(run.model).signatures['translate_with_options']
+  config = configs.CONFIGS[args.pipeline_config]
   tto = tft.TFTransformOutput(run.transform_graph)
   model = trainer.build_model(
       vocabulary.vocabulary_size(tto, vocabulary.SOURCE_VOCAB),
-      vocabulary.vocabulary_size(tto, vocabulary.TARGET_VOCAB), hparams)
-  restore_model_weights(model, run.model)
+      vocabulary.vocabulary_size(tto, vocabulary.TARGET_VOCAB), config.hparams)
+  model({'source_ids': tf.ones([1, 2], tf.int64),     # build the variables
+         'target_in': tf.ones([1, 2], tf.int64)})
+  outcome = warm_start.restore_variables(model, run.model)
+  assert outcome.restored, outcome.reason
+  # The exported preprocessing, run eagerly for the Python loop.
+  translator = export.Translator(model, tto, config.hparams,
+                                 config.preprocessing.tokenizer)
 
   rows = []
   for beam in (1, 5):
     for batch_size in (1, 64):
       count = args.batch1_sentences if batch_size == 1 else len(sentences)
-      batches = [sentences[i:i + batch_size]
+      batches = [tf.constant(sentences[i:i + batch_size])
                  for i in range(0, count, batch_size)]
       start = time.perf_counter()
-      exported, tokens = [], 0
+      tokens = 0
       for b in batches:
-        out = translate(text=tf.constant(b), beam_size=tf.constant(beam),
+        out = translate(text=b, beam_size=tf.constant(beam),
                         length_penalty=tf.constant(0.0))
         tokens += int(tf.reduce_sum(out['length']))
       exported_s = time.perf_counter() - start
 
       start = time.perf_counter()
-      loop_ids = []
       for b in batches:
-        transformed = transform_layer({'source': tf.reshape(tf.constant(b), [-1, 1])})
-        n = tf.maximum(tf.reduce_max(transformed['source_length']), 1)
-        source_ids = transformed['source_ids'][:, :n]
-        max_length = int(decoding.max_output_length(
-            transformed['source_length'], hparams.decode_length_ratio,
-            hparams.decode_length_offset, hparams.max_decode_length))
-        loop_ids += seed_baseline.python_loop_decode(model, source_ids,
-                                                     max_length, beam)
+        source_ids, _, max_length = translator.prepare_source(b)
+        seed_baseline.python_loop_decode(model, source_ids, int(max_length),
+                                         beam)
       loop_s = time.perf_counter() - start
       rows.append({'beam': beam, 'batch': batch_size, 'sentences': count,
                    'tokens': tokens,
@@ -229,17 +225,6 @@ def stage_decode(args) -> dict:
                    'loop_sent_per_s': count / loop_s,
                    'speedup': loop_s / exported_s})
   return {'rows': rows, 'serving_peak_rss_gib': measure.peak_rss_gib()}
-
-
-def restore_model_weights(model, export_dir: str) -> None:
-  """Loads the weights of the exported Translator's `model` into `model`."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  dummy = {'source_ids': tf.ones([1, 2], tf.int64),
-           'target_in': tf.ones([1, 2], tf.int64)}
-  model(dummy)   # build the variables
-  status = tf.train.Checkpoint(model=model).read(
-      os.path.join(export_dir, 'variables', 'variables'))
-  status.expect_partial().assert_existing_objects_matched()
 
 
 def stage_profile(args) -> dict:

@@ -59,7 +59,9 @@ class Translator(tf.Module):
     self._tokenizer = tokenizer_lib.get_tokenizer(tokenizer_name)
     self._hparams = hparams
 
-  def _translate(self, text, beam_size, alpha):
+  def prepare_source(self, text):
+    """text [B] -> source_ids [B, S] (trimmed to the longest), source_length
+    [B], and the bound on generated tokens: what every decoder is given."""
     transformed = self.tft_layer({features.SOURCE: tf.reshape(text, [-1, 1])})
     source_length = transformed['source_length']
     source_ids = transformed['source_ids'][:, :tf.maximum(
@@ -68,6 +70,10 @@ class Translator(tf.Module):
     max_length = decoding.max_output_length(
         source_length, hp.decode_length_ratio, hp.decode_length_offset,
         hp.max_decode_length)
+    return source_ids, source_length, max_length
+
+  def _translate(self, text, beam_size, alpha):
+    source_ids, source_length, max_length = self.prepare_source(text)
     decoded = decoding.beam_search(self.model, source_ids, max_length,
                                    beam_size=beam_size, alpha=alpha)
     tokens = self.id_to_token(tf.RaggedTensor.from_tensor(
