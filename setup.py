@@ -42,6 +42,8 @@ setuptools.setup(
         'protobuf==3.20.3',
         'sacrebleu>=2.4,<3',
         'tensorflow-serving-api==2.16.1',
+        'tensorflow-text==2.16.1',
+        'sentencepiece>=0.2,<0.3',
     ],
     entry_points={
         'console_scripts': [
