@@ -43,7 +43,6 @@ setuptools.setup(
         'sacrebleu>=2.4,<3',
         'tensorflow-serving-api==2.16.1',
         'tensorflow-text==2.16.1',
-        'sentencepiece>=0.2,<0.3',
     ],
     entry_points={
         'console_scripts': [

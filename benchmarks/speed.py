@@ -97,8 +97,9 @@ def _training_setup(args, bucketed: bool = True):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   import tensorflow_transform as tft  # pylint: disable=g-import-not-at-top
   from nmt_tfx.components.model import trainer  # pylint: disable=g-import-not-at-top
-  from nmt_tfx.components.text import vocabulary  # pylint: disable=g-import-not-at-top
+  from nmt_tfx.components.text import codecs  # pylint: disable=g-import-not-at-top
   from nmt_tfx.pipeline import configs  # pylint: disable=g-import-not-at-top
+  config = configs.CONFIGS[args.pipeline_config]   # made the transform graph
   hparams = configs.CONFIGS['default'].hparams
   if args.precision != 'float32':
     hparams = dataclasses.replace(hparams, precision=args.precision)
@@ -106,8 +107,8 @@ def _training_setup(args, bucketed: bool = True):
     hparams = dataclasses.replace(hparams, length_buckets=())
   run = RunArtifacts(_run_dir(args))
   tto = tft.TFTransformOutput(run.transform_graph)
-  sizes = (vocabulary.vocabulary_size(tto, vocabulary.SOURCE_VOCAB),
-           vocabulary.vocabulary_size(tto, vocabulary.TARGET_VOCAB))
+  codec = codecs.load(tto, config.preprocessing)
+  sizes = (codec.source_vocab_size, codec.target_vocab_size)
   tf.keras.utils.set_random_seed(hparams.seed)
   dataset = trainer.make_dataset(run.train_files, tto, hparams,
                                  hparams.batch_size, training=True)
@@ -180,23 +181,22 @@ def stage_decode(args) -> dict:
   import tensorflow_transform as tft  # pylint: disable=g-import-not-at-top
   from nmt_tfx.components.model import export  # pylint: disable=g-import-not-at-top
   from nmt_tfx.components.model import warm_start  # pylint: disable=g-import-not-at-top
-  from nmt_tfx.components.text import vocabulary  # pylint: disable=g-import-not-at-top
+  from nmt_tfx.components.text import codecs  # pylint: disable=g-import-not-at-top
   from nmt_tfx.pipeline import configs  # pylint: disable=g-import-not-at-top
   run = RunArtifacts(_run_dir(args))
   sentences = _test_sentences(run)[:args.sentences]
   translate = tf.saved_model.load(run.model).signatures['translate_with_options']
   config = configs.CONFIGS[args.pipeline_config]
   tto = tft.TFTransformOutput(run.transform_graph)
-  model = trainer.build_model(
-      vocabulary.vocabulary_size(tto, vocabulary.SOURCE_VOCAB),
-      vocabulary.vocabulary_size(tto, vocabulary.TARGET_VOCAB), config.hparams)
+  codec = codecs.load(tto, config.preprocessing)
+  model = trainer.build_model(codec.source_vocab_size, codec.target_vocab_size,
+                              config.hparams)
   model({'source_ids': tf.ones([1, 2], tf.int64),     # build the variables
          'target_in': tf.ones([1, 2], tf.int64)})
   outcome = warm_start.restore_variables(model, run.model)
   assert outcome.restored, outcome.reason
   # The exported preprocessing, run eagerly for the Python loop.
-  translator = export.Translator(model, tto, config.hparams,
-                                 config.preprocessing.tokenizer)
+  translator = export.Translator(model, tto, config.hparams, codec)
 
   rows = []
   for beam in (1, 5):

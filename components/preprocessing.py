@@ -17,7 +17,7 @@ from typing import Any, Dict, Optional
 import tensorflow as tf
 
 from nmt_tfx.components.data import features
-from nmt_tfx.components.text import tokenizer as tokenizer_lib
+from nmt_tfx.components.text import codecs
 from nmt_tfx.components.text import vocabulary
 
 SOURCE = features.SOURCE
@@ -26,10 +26,14 @@ TARGET = features.TARGET
 
 @dataclasses.dataclass(frozen=True)
 class PreprocessingConfig:
-  tokenizer: str = 'word'
+  tokenizer: str = 'word'       # 'word' or 'wordpiece'; see text/codecs.py
+  # Word vocabularies (TFT), per language.
   source_vocab_size: int = 20000
   target_vocab_size: int = 20000
   min_frequency: int = 2
+  # WordPiece subwords, learned from the training split.
+  subword_vocab_size: int = 8000   # at most, per vocabulary; reserved included.
+  joint_vocabulary: bool = True    # one vocabulary for both languages.
   max_source_length: int = 50
   max_target_length: int = 50
 
@@ -52,20 +56,13 @@ def preprocessing_fn(inputs: Dict[str, tf.Tensor],
                      custom_config: Optional[Dict[str, Any]] = None
                      ) -> Dict[str, tf.Tensor]:
   config = PreprocessingConfig.from_dict(custom_config)
-  tokenizer = tokenizer_lib.get_tokenizer(config.tokenizer)
   outputs = {}
-
-  source_ids = vocabulary.tokens_to_ids(
-      tokenizer.tokenize(tf.reshape(inputs[SOURCE], [-1])),
-      vocabulary.SOURCE_VOCAB, config.source_vocab_size, config.min_frequency)
+  target_text = tf.reshape(inputs[TARGET], [-1])
+  source_ids, target_ids = codecs.encode(tf.reshape(inputs[SOURCE], [-1]),
+                                         target_text, config)
   source_ids = source_ids[:, :config.max_source_length]
   outputs['source_ids'] = _pad(source_ids, config.max_source_length)
   outputs['source_length'] = source_ids.row_lengths()
-
-  target_text = tf.reshape(inputs[TARGET], [-1])
-  target_ids = vocabulary.tokens_to_ids(
-      tokenizer.tokenize(target_text),
-      vocabulary.TARGET_VOCAB, config.target_vocab_size, config.min_frequency)
   target_ids = target_ids[:, :config.max_target_length - 1]
   rows = target_ids.nrows()
   target_in = tf.concat([_column(rows, vocabulary.BOS_ID), target_ids], axis=1)

@@ -38,8 +38,6 @@ from nmt_tfx.components.serving.contract import SCORE_OUTPUT
 from nmt_tfx.components.serving.contract import TEXT_INPUT
 from nmt_tfx.components.serving.contract import TRANSLATE_SIGNATURE
 from nmt_tfx.components.serving.contract import TRANSLATION_OUTPUT
-from nmt_tfx.components.text import tokenizer as tokenizer_lib
-from nmt_tfx.components.text import vocabulary
 
 WARMUP_FILE = os.path.join('assets.extra', 'tf_serving_warmup_requests')
 WARMUP_SENTENCES = ('A man is riding a bike.',
@@ -49,14 +47,12 @@ WARMUP_SENTENCES = ('A man is riding a bike.',
 class Translator(tf.Module):
   """Wraps a trained model with its preprocessing and postprocessing."""
 
-  def __init__(self, model, tf_transform_output, hparams: HParams,
-               tokenizer_name: str):
+  def __init__(self, model, tf_transform_output, hparams: HParams, codec):
+    """`codec`: text/codecs.load(...) for the same transform output."""
     super().__init__()
     self.model = model
     self.tft_layer = tf_transform_output.transform_features_layer()
-    self.id_to_token = vocabulary.IdToToken(
-        tf_transform_output.vocabulary_file_by_name(vocabulary.TARGET_VOCAB))
-    self._tokenizer = tokenizer_lib.get_tokenizer(tokenizer_name)
+    self.codec = codec
     self._hparams = hparams
 
   def prepare_source(self, text):
@@ -76,12 +72,11 @@ class Translator(tf.Module):
     source_ids, source_length, max_length = self.prepare_source(text)
     decoded = decoding.beam_search(self.model, source_ids, max_length,
                                    beam_size=beam_size, alpha=alpha)
-    tokens = self.id_to_token(tf.RaggedTensor.from_tensor(
+    text = self.codec.decode(tf.RaggedTensor.from_tensor(
         decoded.ids, lengths=decoded.lengths))
     # Nothing to translate (empty or whitespace-only input) -> empty output.
     has_words = source_length > 0
-    return {TRANSLATION_OUTPUT: tf.where(has_words,
-                                         self._tokenizer.detokenize(tokens), ''),
+    return {TRANSLATION_OUTPUT: tf.where(has_words, text, ''),
             LENGTH_OUTPUT: tf.where(has_words, decoded.lengths, 0),
             SCORE_OUTPUT: tf.where(has_words, decoded.scores, 0.0)}
 

@@ -15,7 +15,7 @@ from nmt_tfx.components.model import seq2seq
 from nmt_tfx.components.model import warm_start
 from nmt_tfx.components.model.hparams import HParams
 from nmt_tfx.components.preprocessing import PreprocessingConfig
-from nmt_tfx.components.text import vocabulary
+from nmt_tfx.components.text import codecs
 
 MODEL_FEATURES = ('source_ids', 'target_in')
 LABEL = 'target_out'
@@ -99,11 +99,10 @@ def train_and_export(*, train_files, eval_files, transform_output: str,
                           global_batch, training=True)
   eval_ds = make_dataset(eval_files, tf_transform_output, hparams,
                          global_batch, training=False)
+  codec = codecs.load(tf_transform_output, preprocessing)
   with strategy.scope():
-    model = build_model(
-        vocabulary.vocabulary_size(tf_transform_output, vocabulary.SOURCE_VOCAB),
-        vocabulary.vocabulary_size(tf_transform_output, vocabulary.TARGET_VOCAB),
-        hparams)
+    model = build_model(codec.source_vocab_size, codec.target_vocab_size,
+                        hparams)
   warm_start.maybe_restore(model, warm_start_from, transform_output,
                            train_ds.element_spec[0])
 
@@ -124,8 +123,7 @@ def train_and_export(*, train_files, eval_files, transform_output: str,
                  'steps': epochs * steps_per_epoch, 'epochs': epochs,
                  'replicas': replicas, 'global_batch': global_batch,
                  'history': history.history}, f, indent=1)
-  translator = export.Translator(model, tf_transform_output, hparams,
-                                 preprocessing.tokenizer)
+  translator = export.Translator(model, tf_transform_output, hparams, codec)
   with distribution.export_dir(serving_model_dir, strategy) as target:
     export.export(translator, target)
   return history

@@ -1,11 +1,7 @@
-"""Tokenizers written in TensorFlow ops, so one implementation serves both the
-Transform graph (tokenize) and the exported model (detokenize).
-
-A tokenizer is swappable: anything with `tokenize` and `detokenize` of the
-shapes below can be registered in `TOKENIZERS` and chosen by configuration.
+"""The word tokenizer, in TensorFlow ops, so one implementation serves both the
+Transform graph (tokenize) and the exported model (detokenize). Words are
+the unit of both tokenizations in text/codecs.py (WordPieces split words).
 """
-from typing import Dict, Type
-
 import tensorflow as tf
 
 
@@ -39,14 +35,3 @@ class WordTokenizer:
     text = tf.strings.reduce_join(tokens, axis=-1, separator=' ')
     text = tf.strings.regex_replace(text, f' ([{self._ATTACH_LEFT}])', r'\1')
     return tf.strings.regex_replace(text, f'([{self._ATTACH_RIGHT}]) ', r'\1')
-
-
-TOKENIZERS: Dict[str, Type[WordTokenizer]] = {WordTokenizer.name: WordTokenizer}
-
-
-def get_tokenizer(name: str) -> WordTokenizer:
-  try:
-    return TOKENIZERS[name]()
-  except KeyError:
-    raise ValueError(f'unknown tokenizer {name!r}; choose one of '
-                     f'{sorted(TOKENIZERS)}') from None
