@@ -15,9 +15,16 @@ class HParams:
   # TPUs) or 'mixed_float16' (GPUs; Keras adds loss scaling).
   precision: str = 'float32'
   batch_size: int = 64          # per replica; the global batch scales with replicas.
-  learning_rate: float = 1e-3
+  learning_rate: float = 1e-3   # the peak, after warm-up
+  lr_schedule: str = 'constant'  # 'constant', 'rsqrt' or 'cosine' (schedules.py)
+  warmup_steps: int = 0
+  label_smoothing: float = 0.0
   clip_norm: float = 5.0
   steps_per_epoch: int = 250    # how often to log, validate and checkpoint.
+  # Weights are chosen by greedy-decoded validation BLEU (model_selection.py).
+  validation_bleu: bool = True
+  average_last_checkpoints: int = 0   # average the last N epochs' weights (>1)
+  early_stopping_patience: int = 0    # epochs without a better BLEU (0: off)
   length_buckets: tuple = (8, 12, 16, 20, 25, 30, 40)
   shuffle_buffer: int = 30000
   max_decode_length: int = 50   # hard cap on generated tokens.

@@ -56,12 +56,20 @@ class AttentionSeq2Seq(tf.keras.Model):
     return tf.nn.log_softmax(logits), state, weights[:, 0]
 
 
-def masked_cross_entropy(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
-  """Token-level mean cross-entropy, ignoring PAD labels. [B, T], [B, T, V]."""
+def masked_cross_entropy(labels: tf.Tensor, logits: tf.Tensor,
+                         label_smoothing: float = 0.0) -> tf.Tensor:
+  """Token-level mean cross-entropy, ignoring PAD labels. [B, T], [B, T, V].
+
+  With label_smoothing e, the target distribution is (1 - e) on the label
+  plus e spread uniformly over the vocabulary.
+  """
   logits = tf.cast(logits, tf.float32)   # softmax in float32 under mixed precision
   mask = tf.cast(tf.not_equal(labels, 0), logits.dtype)
   losses = tf.nn.sparse_softmax_cross_entropy_with_logits(
       labels=tf.cast(labels, tf.int32), logits=logits)
+  if label_smoothing:
+    uniform = -tf.reduce_mean(tf.nn.log_softmax(logits), axis=-1)
+    losses = (1.0 - label_smoothing) * losses + label_smoothing * uniform
   return tf.reduce_sum(losses * mask) / tf.maximum(tf.reduce_sum(mask), 1.0)
 
 

@@ -1,4 +1,5 @@
 """The model: shapes, masking, and that it can memorize a handful of pairs."""
+import json
 import numpy as np
 import tensorflow as tf
 
@@ -58,6 +59,19 @@ def test_loss_ignores_padding_labels():
                              rtol=1e-6)
 
 
+def test_label_smoothing_mixes_in_the_uniform_distribution():
+  logits = tf.random.stateless_normal([2, 3, 7], seed=[1, 2])
+  labels = tf.constant([[4, 5, 0], [6, 0, 0]])
+  mask = tf.cast(labels > 0, tf.float32)
+  nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels,
+                                                       logits=logits)
+  uniform = -tf.reduce_mean(tf.nn.log_softmax(logits), -1)
+  expected = tf.reduce_sum((0.9 * nll + 0.1 * uniform) * mask) / 3.0
+  np.testing.assert_allclose(
+      seq2seq.masked_cross_entropy(labels, logits, label_smoothing=0.1),
+      expected, rtol=1e-6)
+
+
 def test_memorizes_a_handful_of_pairs_and_exports(tiny_transform, tmp_path):
   """Train a tiny model to overfit 16 pairs; the exported text signature must
   reproduce the training targets (real decoding, through the real transform)."""
@@ -72,6 +86,12 @@ def test_memorizes_a_handful_of_pairs_and_exports(tiny_transform, tmp_path):
       serving_model_dir=export_dir, log_dir=str(tmp_path / 'logs'),
       train_steps=300, eval_steps=1, custom_config=config)
   assert history.history['loss'][-1] < 0.1 * history.history['loss'][0]
+  # Weights are chosen by decoded validation BLEU, recorded in the summary.
+  val_bleu = history.history['val_bleu']
+  assert len(val_bleu) == 6 and max(val_bleu) > 99 > val_bleu[0]
+  with open(tmp_path / 'logs' / trainer.TRAINING_SUMMARY) as f:
+    selection = json.load(f)['selection']
+  assert selection['val_bleu'] == max(val_bleu)
 
   src, tgt = read_multi30k('train', 'en'), read_multi30k('train', 'de')
   pairs = [(s, t) for s, t in zip(src, tgt)

@@ -1,16 +1,20 @@
 """TFX Trainer `run_fn`: builds the model under MirroredStrategy, trains it with
 teacher forcing on length-bucketed batches, and exports the Translator."""
+import functools
 import json
 import os
 import time
-from typing import Dict, Optional
+from typing import Dict, List, Optional, Tuple
 
 from absl import logging
 import tensorflow as tf
 import tensorflow_transform as tft
 
 from nmt_tfx.components.model import distribution
+from nmt_tfx.components.model import decoding
 from nmt_tfx.components.model import export
+from nmt_tfx.components.model import model_selection
+from nmt_tfx.components.model import schedules
 from nmt_tfx.components.model import seq2seq
 from nmt_tfx.components.model import warm_start
 from nmt_tfx.components.model.hparams import HParams
@@ -56,8 +60,29 @@ def make_dataset(file_pattern, tf_transform_output, hparams: HParams,
       tf.data.AUTOTUNE)
 
 
+def make_validation_batches(file_pattern, tf_transform_output,
+                            batch_size: int
+                            ) -> Tuple[List[Tuple[tf.Tensor, tf.Tensor]],
+                                       List[str]]:
+  """Transformed examples -> ((source_ids, source_length) batches, raw
+  target texts), in file order, for decoding and scoring with BLEU."""
+  spec = tf_transform_output.transformed_feature_spec()
+  spec = {k: spec[k] for k in ('source_ids', 'source_length', 'target_text')}
+  patterns = file_pattern if isinstance(file_pattern, list) else [file_pattern]
+  files = sorted(f for p in patterns for f in tf.io.gfile.glob(p))
+  ds = tf.data.TFRecordDataset(files, compression_type='GZIP').map(
+      lambda r: tf.io.parse_single_example(r, spec)).batch(batch_size)
+  batches, references = [], []
+  for batch in ds:
+    length = tf.maximum(tf.reduce_max(batch['source_length']), 1)
+    batches.append((batch['source_ids'][:, :length], batch['source_length']))
+    references.extend(t.decode('utf-8') for t in batch['target_text'].numpy())
+  return batches, references
+
+
 def build_model(source_vocab_size: int, target_vocab_size: int,
-                hparams: HParams) -> seq2seq.AttentionSeq2Seq:
+                hparams: HParams, train_steps: int = 0
+                ) -> seq2seq.AttentionSeq2Seq:
   # Layers take the global dtype policy when they are created.
   previous = tf.keras.mixed_precision.global_policy()
   tf.keras.mixed_precision.set_global_policy(hparams.precision)
@@ -66,12 +91,27 @@ def build_model(source_vocab_size: int, target_vocab_size: int,
                                      hparams, name='seq2seq')
   finally:
     tf.keras.mixed_precision.set_global_policy(previous)
+  learning_rate = schedules.WarmupSchedule(
+      hparams.learning_rate, hparams.warmup_steps, hparams.lr_schedule,
+      train_steps)
+  loss = functools.partial(seq2seq.masked_cross_entropy,
+                           label_smoothing=hparams.label_smoothing)
+  loss.__name__ = 'masked_cross_entropy'
   model.compile(
-      optimizer=tf.keras.optimizers.Adam(hparams.learning_rate,
+      optimizer=tf.keras.optimizers.Adam(learning_rate,
                                          clipnorm=hparams.clip_norm),
-      loss=seq2seq.masked_cross_entropy,
-      metrics=[seq2seq.masked_accuracy])
+      loss=loss, metrics=[seq2seq.masked_accuracy])
   return model
+
+
+class _LogLearningRate(tf.keras.callbacks.Callback):
+  """Adds the current learning rate to the logs as `lr`."""
+
+  def on_epoch_end(self, epoch, logs=None):
+    optimizer = self.model.optimizer
+    schedule = getattr(optimizer, 'inner_optimizer', optimizer).learning_rate
+    if logs is not None and callable(schedule):
+      logs['lr'] = float(schedule(optimizer.iterations))
 
 
 def train_and_export(*, train_files, eval_files, transform_output: str,
@@ -102,14 +142,26 @@ def train_and_export(*, train_files, eval_files, transform_output: str,
   codec = codecs.load(tf_transform_output, preprocessing)
   with strategy.scope():
     model = build_model(codec.source_vocab_size, codec.target_vocab_size,
-                        hparams)
+                        hparams, train_steps)
   warm_start.maybe_restore(model, warm_start_from, transform_output,
                            train_ds.element_spec[0])
 
   steps_per_epoch = max(1, min(hparams.steps_per_epoch, train_steps))
   epochs = max(1, train_steps // steps_per_epoch)
-  callbacks = []
-  if log_dir:
+  callbacks = [_LogLearningRate()]
+  selection = None
+  if hparams.validation_bleu:
+    batches, references = make_validation_batches(
+        eval_files, tf_transform_output, global_batch)
+    max_length = functools.partial(
+        decoding.max_output_length, ratio=hparams.decode_length_ratio,
+        offset=hparams.decode_length_offset, cap=hparams.max_decode_length)
+    selection = model_selection.ValidationBleu(
+        model_selection.Translations(model, batches, codec.decode, max_length),
+        references, average_last=hparams.average_last_checkpoints,
+        patience=hparams.early_stopping_patience)
+    callbacks.append(selection)
+  if log_dir:   # after the callbacks that add to the logs
     callbacks.append(tf.keras.callbacks.TensorBoard(log_dir=log_dir,
                                                     update_freq=50))
   start = time.time()
@@ -120,8 +172,10 @@ def train_and_export(*, train_files, eval_files, transform_output: str,
     tf.io.gfile.makedirs(log_dir)
     with tf.io.gfile.GFile(os.path.join(log_dir, TRAINING_SUMMARY), 'w') as f:
       json.dump({'fit_seconds': time.time() - start,
-                 'steps': epochs * steps_per_epoch, 'epochs': epochs,
+                 'steps': len(history.epoch) * steps_per_epoch,
+                 'epochs': len(history.epoch), 'planned_epochs': epochs,
                  'replicas': replicas, 'global_batch': global_batch,
+                 'selection': selection.selection if selection else None,
                  'history': history.history}, f, indent=1)
   translator = export.Translator(model, tf_transform_output, hparams, codec)
   with distribution.export_dir(serving_model_dir, strategy) as target:

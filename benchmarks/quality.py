@@ -1,0 +1,160 @@
+"""Quality benchmark: a named configuration, trained by the pipeline itself.
+
+  .venv/bin/python benchmarks/quality.py --data-dir ../shared/data/multi30k \
+      --config quality --pairs en-de en-fr
+
+For each language pair it runs the whole local pipeline from raw text
+(`nmt-tfx --config C --source-lang S --target-lang T`), then, in a fresh
+process, translates Multi30k test_2016_flickr with the pushed SavedModel,
+greedy and beam 5 (the `translate_with_options` signature TF Serving serves),
+and scores with sacreBLEU: cased on detokenized text (the default) and with
+lowercase=True (how the published Multi30k numbers are scored). Prints one
+markdown table: configuration, parameters, training wall time, epochs,
+validation BLEU, test BLEU. `--reuse-run` rebuilds the table from finished
+runs in --runs-dir.
+"""
+import argparse
+import gzip
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RESULT = 'RESULT '
+TEST_STEM = 'test_2016_flickr'
+
+
+def _run_dir(runs_dir: str, pair: str) -> str:
+  return os.path.join(runs_dir, f'nmt-{pair}')
+
+
+def _read(data_dir: str, lang: str):
+  with gzip.open(os.path.join(data_dir, f'{TEST_STEM}.{lang}.gz'), 'rt',
+                 encoding='utf-8') as f:
+    return [line.rstrip('\n') for line in f]
+
+
+def run_pipeline(args, pair: str) -> float:
+  source, target = pair.split('-')
+  cmd = [os.path.join(os.path.dirname(sys.executable), 'nmt-tfx'),
+         '--config', args.config, '--data-dir', args.data_dir,
+         '--source-lang', source, '--target-lang', target,
+         '--runs-dir', args.runs_dir, '--beam-profile', 'in-memory',
+         *(['--train-steps', str(args.train_steps)] if args.train_steps else [])]
+  print(f'[quality] {" ".join(cmd)}', file=sys.stderr, flush=True)
+  start = time.time()
+  subprocess.run(cmd, check=True)
+  return time.time() - start
+
+
+def score_stage(args) -> dict:
+  """In a fresh process: decode test with the run's model, greedy and beam."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from speed import RunArtifacts  # pylint: disable=g-import-not-at-top
+  from nmt_tfx.components.evaluation import bleu  # pylint: disable=g-import-not-at-top
+  from nmt_tfx.components.model import export  # pylint: disable=g-import-not-at-top,unused-import
+  run = RunArtifacts(_run_dir(args.runs_dir, args.pair))
+  source, target = args.pair.split('-')
+  sources, references = _read(args.data_dir, source), _read(args.data_dir, target)
+  loaded = tf.saved_model.load(run.model)
+  translate = loaded.signatures['translate_with_options']
+  result = {'params': int(sum(np.prod(v.shape)
+                              for v in loaded.model.trainable_variables))}
+  for beam in (1, 5):
+    start, outputs = time.time(), []
+    for i in range(0, len(sources), 64):
+      out = translate(text=tf.constant(sources[i:i + 64]),
+                      beam_size=tf.constant(beam),
+                      length_penalty=tf.constant(0.6))
+      outputs.extend(t.decode('utf-8') for t in out['translation'].numpy())
+    scores = bleu.corpus_scores(outputs, references)
+    result[f'beam{beam}'] = {'bleu': scores.bleu,
+                             'bleu_lowercase': scores.bleu_lowercase,
+                             'chrf': scores.chrf,
+                             'decode_s': time.time() - start}
+  with open(os.path.join(run.model_run, 'training_summary.json')) as f:
+    summary = json.load(f)
+  with open(run.report) as f:
+    report = json.load(f)
+  result.update(fit_s=summary['fit_seconds'], epochs=summary['epochs'],
+                steps=summary['steps'], selection=summary.get('selection'),
+                val_bleu=report['scores']['eval']['bleu'],
+                val_bleu_lowercase=report['scores']['eval']['bleu_lowercase'],
+                signature=report['scores']['eval']['signature'])
+  return result
+
+
+def _score(args, pair: str) -> dict:
+  cmd = [sys.executable, os.path.abspath(__file__), '--stage', 'score',
+         '--pair', pair, '--data-dir', args.data_dir, '--runs-dir',
+         args.runs_dir, '--config', args.config]
+  proc = subprocess.run(cmd, capture_output=True, text=True)
+  results = [l for l in proc.stdout.splitlines() if l.startswith(RESULT)]
+  if proc.returncode or not results:
+    sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-5000:])
+    raise RuntimeError(f'scoring {pair} failed ({proc.returncode})')
+  return json.loads(results[-1][len(RESULT):])
+
+
+def format_table(rows) -> str:
+  lines = ['| pair | config | params | pipeline wall | training | steps '
+           '(epochs) | val BLEU | test BLEU greedy | test BLEU beam 5 '
+           '| test BLEU beam 5, lowercased | chrF |', '|' + ' --- |' * 11]
+  for r in rows:
+    lines.append(
+        f"| {r['pair']} | {r['config']} | {r['params'] / 1e6:.1f}M "
+        f"| {r.get('wall_s', float('nan')) / 60:.0f} min "
+        f"| {r['fit_s'] / 60:.0f} min | {r['steps']:,} ({r['epochs']}) "
+        f"| {r['val_bleu']:.2f} | {r['beam1']['bleu']:.2f} "
+        f"| {r['beam5']['bleu']:.2f} | {r['beam5']['bleu_lowercase']:.2f} "
+        f"| {r['beam5']['chrf']:.1f} |")
+  lines.append(f"\nsacreBLEU: `{rows[0]['signature']}` (and lc: yes); "
+               'test = Multi30k test_2016_flickr, val = the eval split '
+               '(Multi30k val), scored by the pipeline\'s Evaluator.')
+  return '\n'.join(lines)
+
+
+def main(argv=None) -> int:
+  parser = argparse.ArgumentParser(
+      description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument('--data-dir', required=True)
+  parser.add_argument('--config', default='quality',
+                      help='named configuration (pipeline/configs.py)')
+  parser.add_argument('--pairs', nargs='+', default=['en-de', 'en-fr'])
+  parser.add_argument('--train-steps', type=int, default=None)
+  parser.add_argument('--runs-dir', default=None)
+  parser.add_argument('--reuse-run', action='store_true')
+  parser.add_argument('--json', help='also write the results here')
+  parser.add_argument('--stage', choices=['score'], help=argparse.SUPPRESS)
+  parser.add_argument('--pair', help=argparse.SUPPRESS)
+  args = parser.parse_args(argv)
+  args.data_dir = os.path.abspath(args.data_dir)
+  if args.stage:
+    sys.path.insert(0, HERE)
+    print(RESULT + json.dumps(score_stage(args)), flush=True)
+    return 0
+  args.runs_dir = os.path.abspath(args.runs_dir or tempfile.mkdtemp(
+      prefix='nmt-quality-'))
+  rows = []
+  for pair in args.pairs:
+    wall = None if args.reuse_run else run_pipeline(args, pair)
+    row = {'pair': pair, 'config': args.config, **_score(args, pair)}
+    if wall:
+      row['wall_s'] = wall
+    rows.append(row)
+    print(format_table(rows), flush=True)
+  if args.json:
+    with open(args.json, 'w') as f:
+      json.dump(rows, f, indent=1)
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())
