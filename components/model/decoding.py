@@ -23,6 +23,16 @@ class Decoded(NamedTuple):
   scores: tf.Tensor   # [B] float32, log P(hypothesis + EOS | source)
 
 
+def next_token_log_probs(logits: tf.Tensor) -> tf.Tensor:
+  """logits [N, V] -> what `decode_step` returns: log-probs [N, V] float32
+  (softmax in float32 under mixed precision) where PAD and BOS, never
+  generated, are 1e9 below the rest."""
+  logits = tf.cast(logits, tf.float32)
+  never = tf.one_hot([vocabulary.PAD_ID, vocabulary.BOS_ID],
+                     tf.shape(logits)[-1], dtype=logits.dtype)
+  return tf.nn.log_softmax(logits - 1e9 * tf.reduce_sum(never, 0))
+
+
 def max_output_length(source_length: tf.Tensor, ratio: float, offset: int,
                       cap: int) -> tf.Tensor:
   """Bound on generated tokens: min(cap, ratio * longest source + offset)."""

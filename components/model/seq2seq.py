@@ -13,7 +13,8 @@ class AttentionSeq2Seq(tf.keras.Model):
 
   `call` is the teacher-forced training pass:
   {'source_ids': [B, S], 'target_in': [B, T]} -> logits [B, T, V].
-  `encode` and `decode_step` are what autoregressive decoding uses.
+  `encode` and `decode_step` are what autoregressive decoding uses;
+  `attention_weights` is what the evaluation report draws.
   """
 
   def __init__(self, source_vocab_size: int, target_vocab_size: int,
@@ -54,6 +55,16 @@ class AttentionSeq2Seq(tf.keras.Model):
                        self.target_vocab_size, dtype=logits.dtype)
     logits = logits[:, 0] - 1e9 * tf.reduce_sum(never, 0)
     return tf.nn.log_softmax(logits), state, weights[:, 0]
+
+  def attention_weights(self, source_ids: tf.Tensor,
+                        target_in: tf.Tensor) -> tf.Tensor:
+    """Teacher-forced attention: source_ids [B, S], target_in [B, T] ->
+    weights [B, T, S] float32; row t is what the decoder looked at when
+    predicting the token after target_in[:, t]."""
+    encoded = self.encoder(source_ids, training=False)
+    _, _, weights = self.decoder(target_in, encoded.state, encoded,
+                                 training=False)
+    return tf.cast(weights, tf.float32)
 
 
 def masked_cross_entropy(labels: tf.Tensor, logits: tf.Tensor,

@@ -35,6 +35,24 @@ def test_shapes():
   assert np.all(log_probs.numpy()[:, :3][:, [0, 2]] < -1e8)
 
 
+def test_attention_weights_are_the_decoders_step_by_step():
+  """Teacher-forced weights [B, T, S] equal decode_step's at each step; rows
+  sum to 1 over the real source tokens and are 0 on source padding."""
+  model = _model()
+  source = tf.constant([[5, 6, 7, 0], [8, 9, 0, 0]], tf.int64)
+  target = tf.constant([[2, 5, 6], [2, 7, 4]], tf.int64)
+  weights = model.attention_weights(source, target).numpy()
+  assert weights.shape == (2, 3, 4) and weights.dtype == np.float32
+  np.testing.assert_allclose(weights.sum(-1), 1.0, rtol=1e-5)
+  np.testing.assert_allclose(weights[0, :, 3:], 0.0, atol=1e-6)
+  np.testing.assert_allclose(weights[1, :, 2:], 0.0, atol=1e-6)
+  encoded, keys = model.encode(source)
+  state = encoded.state
+  for t in range(3):
+    _, state, step = model.decode_step(target[:, t], state, encoded, keys)
+    np.testing.assert_allclose(weights[:, t], step.numpy(), atol=1e-5)
+
+
 def test_source_padding_does_not_change_the_output():
   model = _model()
   target = tf.constant([[2, 5, 6]], tf.int64)
