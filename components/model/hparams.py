@@ -10,6 +10,14 @@ class HParams:
   encoder_units: int = 128      # per direction; the encoder output is 2x this.
   decoder_units: int = 256
   attention_units: int = 128
+  # The architecture: 'lstm' (BiLSTM encoder + attention LSTM decoder, the
+  # four sizes above) or 'transformer' (the transformer_* sizes below).
+  model: str = 'lstm'
+  transformer_layers: int = 3     # in the encoder, and again in the decoder.
+  transformer_heads: int = 4      # must divide transformer_dim.
+  transformer_dim: int = 256      # embeddings and every sublayer's output.
+  transformer_ff_dim: int = 1024  # the feed-forward sublayers' hidden size.
+  tie_target_embeddings: bool = True  # output projection = target embedding^T.
   dropout: float = 0.2
   # Keras dtype policy: 'float32', 'mixed_bfloat16' (CPUs with AVX512-BF16,
   # TPUs) or 'mixed_float16' (GPUs; Keras adds loss scaling).

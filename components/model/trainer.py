@@ -14,6 +14,7 @@ from nmt_tfx.components.model import distribution
 from nmt_tfx.components.model import decoding
 from nmt_tfx.components.model import export
 from nmt_tfx.components.model import model_selection
+from nmt_tfx.components.model import models
 from nmt_tfx.components.model import schedules
 from nmt_tfx.components.model import seq2seq
 from nmt_tfx.components.model import warm_start
@@ -81,14 +82,13 @@ def make_validation_batches(file_pattern, tf_transform_output,
 
 
 def build_model(source_vocab_size: int, target_vocab_size: int,
-                hparams: HParams, train_steps: int = 0
-                ) -> seq2seq.AttentionSeq2Seq:
+                hparams: HParams, train_steps: int = 0) -> tf.keras.Model:
   # Layers take the global dtype policy when they are created.
   previous = tf.keras.mixed_precision.global_policy()
   tf.keras.mixed_precision.set_global_policy(hparams.precision)
   try:
-    model = seq2seq.AttentionSeq2Seq(source_vocab_size, target_vocab_size,
-                                     hparams, name='seq2seq')
+    model = models.create(source_vocab_size, target_vocab_size, hparams,
+                          name='seq2seq')
   finally:
     tf.keras.mixed_precision.set_global_policy(previous)
   learning_rate = schedules.WarmupSchedule(

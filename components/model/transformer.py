@@ -1,0 +1,118 @@
+"""The Transformer encoder-decoder as a Keras model, with the interface of
+`seq2seq.AttentionSeq2Seq`, so decoding, export, warm start and the Trainer
+use either model unchanged (choose with HParams.model, see models.py)."""
+from typing import Dict, NamedTuple, Tuple
+
+import tensorflow as tf
+
+from nmt_tfx.components.model import decoding
+from nmt_tfx.components.model import transformer_layers as layers
+from nmt_tfx.components.model.hparams import HParams
+from nmt_tfx.components.text import vocabulary
+
+# One KeyValue per decoder layer.
+LayerKeyValues = Tuple[layers.KeyValue, ...]
+
+
+class TransformerEncoded(NamedTuple):
+  """What `encode` returns besides the cross-attention keys; batch first."""
+  mask: tf.Tensor          # [B, S] bool, False on source padding
+  state: LayerKeyValues    # the decoder's initial cache: [B, 0, D] each
+
+
+class TransformerSeq2Seq(tf.keras.Model):
+  """Pre-norm Transformer encoder and decoder with sinusoidal positions.
+
+  `call` is the teacher-forced training pass:
+  {'source_ids': [B, S], 'target_in': [B, T]} -> logits [B, T, V].
+  `encode` and `decode_step` are what autoregressive decoding uses: the
+  decoder state is a cache of each layer's self-attention keys and values
+  ([N, t, D] each after t tokens), so a step computes only the new position.
+
+  Args:
+    source_vocab_size, target_vocab_size: int.
+    hparams: `HParams`; reads transformer_layers, transformer_heads,
+      transformer_dim, transformer_ff_dim, tie_target_embeddings and dropout.
+  """
+
+  def __init__(self, source_vocab_size: int, target_vocab_size: int,
+               hparams: HParams, **kwargs):
+    super().__init__(**kwargs)
+    self.source_vocab_size = source_vocab_size
+    self.target_vocab_size = target_vocab_size
+    hp = hparams
+    stack = (hp.transformer_layers, hp.transformer_heads, hp.transformer_dim,
+             hp.transformer_ff_dim, hp.dropout)
+    self.source_embedding = layers.PositionalEmbedding(
+        source_vocab_size, hp.transformer_dim, hp.dropout,
+        name='source_embedding')
+    self.encoder = layers.Encoder(*stack, name='encoder')
+    self.target_embedding = layers.PositionalEmbedding(
+        target_vocab_size, hp.transformer_dim, hp.dropout,
+        name='target_embedding')
+    self.decoder = layers.Decoder(*stack, name='decoder')
+    self.tie_target_embeddings = hp.tie_target_embeddings
+    if hp.tie_target_embeddings:
+      self.project = layers.TiedOutputProjection(target_vocab_size,
+                                                 name='logits')
+    else:
+      self.project = tf.keras.layers.Dense(target_vocab_size, name='logits')
+
+  def _encode(self, source_ids, training):
+    """[B, S] -> memory [B, S, D], mask [B, S]."""
+    mask = tf.not_equal(source_ids, vocabulary.PAD_ID)
+    x = self.source_embedding(source_ids, training=training)
+    return self.encoder(x, mask, training=training), mask
+
+  def _logits(self, hidden):
+    if self.tie_target_embeddings:
+      return self.project(hidden, self.target_embedding.embeddings)
+    return self.project(hidden)
+
+  def _teacher_forced(self, inputs, training):
+    """-> logits [B, T, V], last layer's cross-attention [B, H, T, S]."""
+    memory, mask = self._encode(inputs['source_ids'], training)
+    x = self.target_embedding(inputs['target_in'], training=training)
+    hidden, weights, _ = self.decoder(x, mask, memory=memory,
+                                      training=training)
+    return self._logits(hidden), weights
+
+  def call(self, inputs: Dict[str, tf.Tensor], training=False) -> tf.Tensor:
+    return self._teacher_forced(inputs, training)[0]
+
+  def encode(self, source_ids: tf.Tensor
+             ) -> Tuple[TransformerEncoded, LayerKeyValues]:
+    """[B, S] -> (mask and empty decoder cache, each decoder layer's
+    cross-attention keys and values of the memory, [B, S, D] each).
+
+    For a built model (called once, as training or warm_start._build do).
+    """
+    memory, mask = self._encode(source_ids, training=False)
+    state = self.decoder.empty_cache(tf.shape(source_ids)[0], memory.dtype)
+    return (TransformerEncoded(mask, state),
+            self.decoder.memory_key_values(memory))
+
+  def decode_step(self, token_ids: tf.Tensor, state: LayerKeyValues,
+                  encoded: TransformerEncoded, keys: LayerKeyValues
+                  ) -> Tuple[tf.Tensor, LayerKeyValues, tf.Tensor]:
+    """token_ids [N] -> log-probs [N, V] float32, the cache extended by one
+    position, attention [N, S] (last layer, mean over heads).
+
+    The token's position is the cache length. PAD and BOS are never
+    generated: their log-probability is -1e9 below the rest.
+    """
+    position = tf.shape(state[0][0])[1]
+    x = self.target_embedding(token_ids[:, tf.newaxis], start=position,
+                              training=False)
+    hidden, weights, state = self.decoder(
+        x, encoded.mask, memory_key_values=keys, cache=state, training=False)
+    log_probs = decoding.next_token_log_probs(self._logits(hidden)[:, 0])
+    return log_probs, state, tf.reduce_mean(weights, axis=1)[:, 0]
+
+  def attention_weights(self, source_ids: tf.Tensor, target_in: tf.Tensor
+                        ) -> tf.Tensor:
+    """Teacher-forced cross-attention of the last decoder layer, mean over
+    heads: [B, S], [B, T] -> weights [B, T, S] float32."""
+    _, weights = self._teacher_forced(
+        {'source_ids': source_ids, 'target_in': target_in}, training=False)
+    return tf.reduce_mean(weights, axis=1)

@@ -1,0 +1,398 @@
+"""Layers of the Transformer encoder-decoder, one job each.
+
+Pre-norm Transformer (Vaswani et al. 2017, with the layer normalization
+before each sublayer as in Xiong et al. 2020). Shapes: B batch, S source
+length, T target length (queries), K keys (S, T, or cache + T), D model size,
+H heads, F feed-forward size, V vocabulary.
+
+Attention scores and softmax are computed in float32 whatever the dtype
+policy, so masking with a large negative number cannot overflow float16.
+"""
+import math
+from typing import Optional, Sequence, Tuple
+
+import tensorflow as tf
+
+# Keys and values of one attention, each [B, K, D] (heads merged).
+KeyValue = Tuple[tf.Tensor, tf.Tensor]
+
+_MASKED = -1e9   # added in float32 only.
+
+
+def sinusoids(positions: tf.Tensor, dim: int) -> tf.Tensor:
+  """Sinusoidal position encodings.
+
+  Args:
+    positions: int [T], the positions to encode.
+    dim: int, the (even) encoding size.
+
+  Returns:
+    float32 [T, dim]: sin(p / 10000^(2i/dim)) in the first half,
+    cos(...) in the second.
+  """
+  inverse_frequency = tf.exp(
+      tf.range(0, dim, 2, dtype=tf.float32) * -(math.log(10000.0) / dim))
+  angles = (tf.cast(positions, tf.float32)[:, tf.newaxis]
+            * inverse_frequency[tf.newaxis, :])
+  return tf.concat([tf.sin(angles), tf.cos(angles)], axis=-1)
+
+
+def causal_mask(query_length: tf.Tensor, key_length: tf.Tensor) -> tf.Tensor:
+  """Which keys each query may see when the queries are the last
+  `query_length` of `key_length` positions (a cache precedes them).
+
+  Returns:
+    bool [query_length, key_length], True where key position <= query position.
+  """
+  offset = key_length - query_length
+  return (tf.range(key_length)[tf.newaxis, :]
+          <= tf.range(query_length)[:, tf.newaxis] + offset)
+
+
+class PositionalEmbedding(tf.keras.layers.Layer):
+  """Token embeddings scaled by sqrt(D), plus sinusoidal position encodings.
+
+  Args:
+    vocab_size: int, V.
+    dim: int, D (even).
+    dropout: float, dropout rate applied to the sum.
+
+  Call arguments:
+    token_ids: int [B, T].
+    start: int scalar, the position of the first token (the length of the
+      decoder cache when decoding step by step). Default 0.
+    training: bool.
+
+  Returns:
+    [B, T, D] in the compute dtype.
+
+  The embedding matrix ([V, D], `embeddings`) may double as the output
+  projection (`TiedOutputProjection`).
+  """
+
+  def __init__(self, vocab_size: int, dim: int, dropout: float, **kwargs):
+    super().__init__(**kwargs)
+    self.dim = dim
+    self.embedding = tf.keras.layers.Embedding(
+        vocab_size, dim, name='embedding',
+        embeddings_initializer=tf.keras.initializers.RandomNormal(
+            stddev=dim ** -0.5))
+    self.dropout = tf.keras.layers.Dropout(dropout)
+
+  @property
+  def embeddings(self) -> tf.Variable:
+    return self.embedding.embeddings
+
+  def call(self, token_ids, start=0, training=False):
+    x = self.embedding(token_ids)
+    x *= tf.cast(math.sqrt(self.dim), x.dtype)
+    positions = tf.range(tf.shape(token_ids)[1]) + tf.cast(start, tf.int32)
+    x += tf.cast(sinusoids(positions, self.dim), x.dtype)[tf.newaxis]
+    return self.dropout(x, training=training)
+
+
+class MultiHeadAttention(tf.keras.layers.Layer):
+  """Scaled dot-product attention with H heads and an optional cache.
+
+  Args:
+    num_heads: int, H; must divide `dim`.
+    dim: int, D, the size of queries, keys, values and output.
+    dropout: float, dropout rate on the attention weights.
+
+  Call arguments:
+    query: [B, T, D].
+    memory: [B, M, D] or None; projected here to keys and values.
+    cache: `KeyValue` ([B, C, D] each) or None: keys and values projected
+      before (`key_value`). With `memory` too, the memory's keys and values
+      are appended to the cache (incremental self-attention); alone, they are
+      the keys and values (cross-attention with precomputed memory).
+    mask: bool [B or 1, T or 1, K] or None, True where a query may attend a
+      key; K = C + M.
+    training: bool.
+
+  Returns:
+    output [B, T, D] (compute dtype), weights float32 [B, H, T, K], and the
+    keys and values attended (`KeyValue`, [B, K, D] each: the new cache).
+  """
+
+  def __init__(self, num_heads: int, dim: int, dropout: float, **kwargs):
+    super().__init__(**kwargs)
+    if dim % num_heads:
+      raise ValueError(f'{num_heads} heads do not divide the size {dim}')
+    self.num_heads = num_heads
+    self.head_dim = dim // num_heads
+    self.query_dense = tf.keras.layers.Dense(dim, use_bias=False, name='query')
+    self.key_dense = tf.keras.layers.Dense(dim, use_bias=False, name='key')
+    self.value_dense = tf.keras.layers.Dense(dim, use_bias=False, name='value')
+    self.output_dense = tf.keras.layers.Dense(dim, name='output')
+    self.dropout = tf.keras.layers.Dropout(dropout)
+
+  def key_value(self, memory: tf.Tensor) -> KeyValue:
+    """memory [B, M, D] -> keys, values [B, M, D]; computed once per sentence
+    for cross-attention."""
+    return self.key_dense(memory), self.value_dense(memory)
+
+  def _split_heads(self, x):
+    """[B, L, D] -> [B, H, L, D / H]."""
+    shape = tf.shape(x)
+    x = tf.reshape(x, [shape[0], shape[1], self.num_heads, self.head_dim])
+    return tf.transpose(x, [0, 2, 1, 3])
+
+  def call(self, query, memory=None, cache: Optional[KeyValue] = None,
+           mask=None, training=False):
+    if memory is None and cache is None:
+      raise ValueError('attention needs a memory or a cache')
+    if memory is None:
+      keys, values = cache
+    else:
+      keys, values = self.key_value(memory)
+      if cache is not None:
+        keys = tf.concat([cache[0], keys], axis=1)
+        values = tf.concat([cache[1], values], axis=1)
+    q = self._split_heads(self.query_dense(query))
+    q *= tf.cast(self.head_dim ** -0.5, q.dtype)
+    scores = tf.cast(tf.matmul(q, self._split_heads(keys), transpose_b=True),
+                     tf.float32)                                # [B, H, T, K]
+    if mask is not None:
+      scores = tf.where(mask[:, tf.newaxis], scores, _MASKED)
+    weights = tf.nn.softmax(scores, axis=-1)
+    dropped = self.dropout(tf.cast(weights, q.dtype), training=training)
+    context = tf.matmul(dropped, self._split_heads(values))     # [B, H, T, D/H]
+    context = tf.transpose(context, [0, 2, 1, 3])
+    shape = tf.shape(context)
+    context = tf.reshape(context,
+                         [shape[0], shape[1], self.num_heads * self.head_dim])
+    return self.output_dense(context), weights, (keys, values)
+
+
+def _layer_norm(name: str) -> tf.keras.layers.LayerNormalization:
+  return tf.keras.layers.LayerNormalization(epsilon=1e-6, name=name)
+
+
+class FeedForward(tf.keras.layers.Layer):
+  """Position-wise feed-forward network: Dense(F, relu) then Dense(D).
+
+  Args:
+    dim: int, D.
+    hidden_dim: int, F.
+
+  Call arguments:
+    x: [B, T, D].
+
+  Returns:
+    [B, T, D].
+  """
+
+  def __init__(self, dim: int, hidden_dim: int, **kwargs):
+    super().__init__(**kwargs)
+    self.hidden = tf.keras.layers.Dense(hidden_dim, activation='relu',
+                                        name='hidden')
+    self.out = tf.keras.layers.Dense(dim, name='output')
+
+  def call(self, x):
+    return self.out(self.hidden(x))
+
+
+class EncoderLayer(tf.keras.layers.Layer):
+  """Pre-norm self-attention and feed-forward sublayers, each residual:
+  x + dropout(sublayer(layer_norm(x))).
+
+  Args:
+    num_heads: int, H.
+    dim: int, D.
+    ff_dim: int, F.
+    dropout: float, on residual updates and attention weights.
+
+  Call arguments:
+    x: [B, S, D].
+    mask: bool [B, S], False on padding (never attended).
+    training: bool.
+
+  Returns:
+    [B, S, D].
+  """
+
+  def __init__(self, num_heads: int, dim: int, ff_dim: int, dropout: float,
+               **kwargs):
+    super().__init__(**kwargs)
+    self.self_attention_norm = _layer_norm('self_attention_norm')
+    self.self_attention = MultiHeadAttention(num_heads, dim, dropout,
+                                             name='self_attention')
+    self.ff_norm = _layer_norm('feed_forward_norm')
+    self.ff = FeedForward(dim, ff_dim, name='feed_forward')
+    self.dropout = tf.keras.layers.Dropout(dropout)
+
+  def call(self, x, mask, training=False):
+    h = self.self_attention_norm(x)
+    update, _, _ = self.self_attention(h, memory=h, mask=mask[:, tf.newaxis],
+                                       training=training)
+    x += self.dropout(update, training=training)
+    return x + self.dropout(self.ff(self.ff_norm(x)), training=training)
+
+
+class DecoderLayer(tf.keras.layers.Layer):
+  """Pre-norm causal self-attention, cross-attention to the encoder memory
+  and feed-forward sublayers, each residual: x + dropout(sublayer(norm(x))).
+
+  Args:
+    num_heads: int, H.
+    dim: int, D.
+    ff_dim: int, F.
+    dropout: float, on residual updates and attention weights.
+
+  Call arguments:
+    x: [B, T, D], the last T target positions.
+    memory_mask: bool [B, S], False on source padding.
+    memory: [B, S, D], the encoder output; or else
+    memory_key_value: `KeyValue` [B, S, D] each, its cross-attention keys
+      and values, computed before (`cross_attention.key_value`).
+    cache: `KeyValue` [B, C, D] each or None: the self-attention keys and
+      values of the C positions before x.
+    training: bool.
+
+  Returns:
+    output [B, T, D], cross-attention weights float32 [B, H, T, S], and the
+    self-attention cache extended by x (`KeyValue`, [B, C + T, D] each).
+  """
+
+  def __init__(self, num_heads: int, dim: int, ff_dim: int, dropout: float,
+               **kwargs):
+    super().__init__(**kwargs)
+    self.self_attention_norm = _layer_norm('self_attention_norm')
+    self.self_attention = MultiHeadAttention(num_heads, dim, dropout,
+                                             name='self_attention')
+    self.cross_attention_norm = _layer_norm('cross_attention_norm')
+    self.cross_attention = MultiHeadAttention(num_heads, dim, dropout,
+                                              name='cross_attention')
+    self.ff_norm = _layer_norm('feed_forward_norm')
+    self.ff = FeedForward(dim, ff_dim, name='feed_forward')
+    self.dropout = tf.keras.layers.Dropout(dropout)
+
+  def call(self, x, memory_mask, memory=None,
+           memory_key_value: Optional[KeyValue] = None, cache=None,
+           training=False):
+    length = tf.shape(x)[1]
+    cached = 0 if cache is None else tf.shape(cache[0])[1]
+    h = self.self_attention_norm(x)
+    update, _, cache = self.self_attention(
+        h, memory=h, cache=cache,
+        mask=causal_mask(length, cached + length)[tf.newaxis],
+        training=training)
+    x += self.dropout(update, training=training)
+    update, weights, _ = self.cross_attention(
+        self.cross_attention_norm(x), memory=memory, cache=memory_key_value,
+        mask=memory_mask[:, tf.newaxis], training=training)
+    x += self.dropout(update, training=training)
+    x += self.dropout(self.ff(self.ff_norm(x)), training=training)
+    return x, weights, cache
+
+
+class Encoder(tf.keras.layers.Layer):
+  """A stack of `EncoderLayer`s and a final layer normalization.
+
+  Args:
+    num_layers, num_heads, dim, ff_dim, dropout: as `EncoderLayer`.
+
+  Call arguments:
+    x: [B, S, D], the embedded source.
+    mask: bool [B, S], False on padding.
+    training: bool.
+
+  Returns:
+    memory [B, S, D].
+  """
+
+  def __init__(self, num_layers: int, num_heads: int, dim: int, ff_dim: int,
+               dropout: float, **kwargs):
+    super().__init__(**kwargs)
+    self.stack = [EncoderLayer(num_heads, dim, ff_dim, dropout,
+                               name=f'layer_{i}') for i in range(num_layers)]
+    self.norm = _layer_norm('norm')
+
+  def call(self, x, mask, training=False):
+    for layer in self.stack:
+      x = layer(x, mask, training=training)
+    return self.norm(x)
+
+
+class Decoder(tf.keras.layers.Layer):
+  """A stack of `DecoderLayer`s and a final layer normalization.
+
+  Args:
+    num_layers, num_heads, dim, ff_dim, dropout: as `DecoderLayer`.
+
+  Call arguments:
+    x: [B, T, D], the embedded target (the last T positions).
+    memory_mask: bool [B, S], False on source padding.
+    memory: [B, S, D], the encoder output; or else
+    memory_key_values: one `KeyValue` per layer (`memory_key_values`).
+    cache: one `KeyValue` per layer ([B, C, D] each) or None.
+    training: bool.
+
+  Returns:
+    hidden [B, T, D], the last layer's cross-attention weights float32
+    [B, H, T, S], and the extended cache (a tuple of `KeyValue`s).
+  """
+
+  def __init__(self, num_layers: int, num_heads: int, dim: int, ff_dim: int,
+               dropout: float, **kwargs):
+    super().__init__(**kwargs)
+    self.dim = dim
+    self.stack = [DecoderLayer(num_heads, dim, ff_dim, dropout,
+                               name=f'layer_{i}') for i in range(num_layers)]
+    self.norm = _layer_norm('norm')
+
+  def memory_key_values(self, memory: tf.Tensor) -> Tuple[KeyValue, ...]:
+    """memory [B, S, D] -> each layer's cross-attention keys and values.
+    Only for a built decoder: the projections' variables are created (and
+    named) on the first call with `memory`."""
+    return tuple(layer.cross_attention.key_value(memory)
+                 for layer in self.stack)
+
+  def empty_cache(self, batch_size, dtype) -> Tuple[KeyValue, ...]:
+    """Each layer's self-attention keys and values for no position:
+    [B, 0, D] each."""
+    empty = tf.zeros([batch_size, 0, self.dim], dtype)
+    return tuple((empty, empty) for _ in self.stack)
+
+  def call(self, x, memory_mask, memory=None,
+           memory_key_values: Optional[Sequence[KeyValue]] = None,
+           cache: Optional[Sequence[KeyValue]] = None, training=False):
+    none = (None,) * len(self.stack)
+    new_cache = []
+    for layer, memory_key_value, layer_cache in zip(
+        self.stack, memory_key_values or none, cache or none):
+      x, weights, layer_cache = layer(
+          x, memory_mask, memory=memory, memory_key_value=memory_key_value,
+          cache=layer_cache, training=training)
+      new_cache.append(layer_cache)
+    return self.norm(x), weights, tuple(new_cache)
+
+
+class TiedOutputProjection(tf.keras.layers.Layer):
+  """Logits from the target embedding matrix: x E^T + b.
+
+  Args:
+    vocab_size: int, V.
+
+  Call arguments:
+    x: [B, T, D].
+    embeddings: [V, D], the target embedding matrix (owned by the embedding
+      layer; only the bias [V] belongs to this layer).
+
+  Returns:
+    logits [B, T, V] in the compute dtype.
+  """
+
+  def __init__(self, vocab_size: int, **kwargs):
+    super().__init__(**kwargs)
+    self.vocab_size = vocab_size
+
+  def build(self, input_shape):
+    self.bias = self.add_weight('bias', shape=[self.vocab_size],
+                                initializer='zeros')
+    super().build(input_shape)
+
+  def call(self, x, embeddings):
+    logits = tf.einsum('btd,vd->btv', x, tf.cast(embeddings, x.dtype))
+    return logits + tf.cast(self.bias, x.dtype)
