@@ -41,6 +41,9 @@ class TransformerSeq2Seq(tf.keras.Model):
     self.source_vocab_size = source_vocab_size
     self.target_vocab_size = target_vocab_size
     hp = hparams
+    if hp.transformer_layers < 1 or hp.transformer_dim % 2:
+      raise ValueError('a Transformer needs transformer_layers >= 1 and an '
+                       'even transformer_dim (sinusoidal positions)')
     stack = (hp.transformer_layers, hp.transformer_heads, hp.transformer_dim,
              hp.transformer_ff_dim, hp.dropout)
     self.source_embedding = layers.PositionalEmbedding(

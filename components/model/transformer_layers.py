@@ -5,7 +5,7 @@ before each sublayer as in Xiong et al. 2020). Shapes: B batch, S source
 length, T target length (queries), K keys (S, T, or cache + T), D model size,
 H heads, F feed-forward size, V vocabulary.
 
-Attention scores and softmax are computed in float32 whatever the dtype
+Attention scores are masked and normalized in float32 whatever the dtype
 policy, so masking with a large negative number cannot overflow float16.
 """
 import math
@@ -16,7 +16,7 @@ import tensorflow as tf
 # Keys and values of one attention, each [B, K, D] (heads merged).
 KeyValue = Tuple[tf.Tensor, tf.Tensor]
 
-_MASKED = -1e9   # added in float32 only.
+_MASKED = -1e9   # the score of a masked key; float32 only.
 
 
 def sinusoids(positions: tf.Tensor, dim: int) -> tf.Tensor:
@@ -230,15 +230,13 @@ class EncoderLayer(tf.keras.layers.Layer):
     return x + self.dropout(self.ff(self.ff_norm(x)), training=training)
 
 
-class DecoderLayer(tf.keras.layers.Layer):
-  """Pre-norm causal self-attention, cross-attention to the encoder memory
-  and feed-forward sublayers, each residual: x + dropout(sublayer(norm(x))).
+class DecoderLayer(EncoderLayer):
+  """An `EncoderLayer` whose self-attention is causal (and may continue a
+  cache), with a cross-attention sublayer to the encoder memory between it
+  and the feed-forward; each pre-norm and residual.
 
   Args:
-    num_heads: int, H.
-    dim: int, D.
-    ff_dim: int, F.
-    dropout: float, on residual updates and attention weights.
+    num_heads, dim, ff_dim, dropout: as `EncoderLayer`.
 
   Call arguments:
     x: [B, T, D], the last T target positions.
@@ -257,18 +255,12 @@ class DecoderLayer(tf.keras.layers.Layer):
 
   def __init__(self, num_heads: int, dim: int, ff_dim: int, dropout: float,
                **kwargs):
-    super().__init__(**kwargs)
-    self.self_attention_norm = _layer_norm('self_attention_norm')
-    self.self_attention = MultiHeadAttention(num_heads, dim, dropout,
-                                             name='self_attention')
+    super().__init__(num_heads, dim, ff_dim, dropout, **kwargs)
     self.cross_attention_norm = _layer_norm('cross_attention_norm')
     self.cross_attention = MultiHeadAttention(num_heads, dim, dropout,
                                               name='cross_attention')
-    self.ff_norm = _layer_norm('feed_forward_norm')
-    self.ff = FeedForward(dim, ff_dim, name='feed_forward')
-    self.dropout = tf.keras.layers.Dropout(dropout)
 
-  def call(self, x, memory_mask, memory=None,
+  def call(self, x, memory_mask, memory=None,  # pylint: disable=arguments-differ
            memory_key_value: Optional[KeyValue] = None, cache=None,
            training=False):
     length = tf.shape(x)[1]
