@@ -64,8 +64,8 @@ def encode(source: tf.Tensor, target: tf.Tensor, config
   else:
     source_vocab = learn([source_words.flat_values], source_asset)
     target_vocab = learn([target_words.flat_values], target_asset)
-  return (subword.WordPieces(source_vocab).encode(source_words),
-          subword.WordPieces(target_vocab).encode(target_words))
+  return (subword.encode_in_transform(source_words, source_vocab),
+          subword.encode_in_transform(target_words, target_vocab))
 
 
 class WordCodec(tf.Module):

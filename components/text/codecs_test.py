@@ -27,9 +27,13 @@ def _lines(path):
 
 
 @pytest.fixture(scope='module')
-def joint(tmp_path_factory):
-  out = run_transform(_pairs(), tmp_path_factory.mktemp('wp'), CONFIG)
-  return tft.TFTransformOutput(str(out / 'transform'))
+def joint_dir(tmp_path_factory):
+  return run_transform(_pairs(), tmp_path_factory.mktemp('wp'), CONFIG)
+
+
+@pytest.fixture(scope='module')
+def joint(joint_dir):
+  return tft.TFTransformOutput(str(joint_dir / 'transform'))
 
 
 def test_joint_vocabulary_is_an_asset_with_reserved_ids_first(joint):
@@ -110,3 +114,42 @@ def test_learning_ignores_input_order():
 def test_unknown_tokenizer_is_a_clear_error():
   with pytest.raises(ValueError, match="unknown tokenizer 'bpe'"):
     codecs.load(None, PreprocessingConfig(tokenizer='bpe'))
+
+
+LOAD_AND_TRANSLATE = '''
+import sys
+import tensorflow as tf
+if sys.argv[2] == 'with-text-ops':
+  import tensorflow_text  # registers the WordPiece ops, as TF Serving links them
+fn = tf.saved_model.load(sys.argv[1]).signatures['translate']
+out = fn(text=tf.constant(['A dog runs in the snow.', '']))['translation']
+print('OUT', [t.decode() for t in out.numpy()])
+'''
+
+
+def test_exported_wordpiece_model_serves_raw_text_in_a_fresh_process(
+    joint_dir, tmp_path):
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  from nmt_tfx.components.model import trainer  # pylint: disable=g-import-not-at-top
+  export_dir = tmp_path / 'export'
+  trainer.train_and_export(
+      train_files=str(joint_dir / 'data*'), eval_files=str(joint_dir / 'data*'),
+      transform_output=str(joint_dir / 'transform'),
+      serving_model_dir=str(export_dir),
+      log_dir=None, train_steps=10, eval_steps=1,
+      custom_config=dict(embedding_dim=16, encoder_units=16, decoder_units=32,
+                         attention_units=16, batch_size=32, steps_per_epoch=10,
+                         validation_bleu=False, preprocessing=CONFIG))
+  run = lambda mode: subprocess.run(
+      [sys.executable, '-c', LOAD_AND_TRANSLATE, str(export_dir), mode],
+      capture_output=True, text=True, timeout=300)
+  served = run('with-text-ops')
+  assert served.returncode == 0, served.stderr[-2000:]
+  outputs = eval(served.stdout.split('OUT ', 1)[1])   # pylint: disable=eval-used
+  assert outputs[1] == '' and isinstance(outputs[0], str)
+  assert subword.JOINER not in outputs[0]   # pieces are joined back into words
+  # Without the TF Text ops registered the graph cannot load: every process
+  # that loads it must import tensorflow_text (TF Serving links them).
+  bare = run('without')
+  assert bare.returncode != 0 and 'WordpieceTokenizeWithOffsets' in bare.stderr

@@ -25,6 +25,8 @@ import tensorflow_text as tf_text
 from tensorflow_text.tools.wordpiece_vocab import wordpiece_tokenizer_learner_lib as learner
 import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
+# TFT's own table helper (tft.apply_vocabulary uses it); pinned with TFT 1.16.
+from tensorflow_transform import tf_utils as tft_utils
 
 from nmt_tfx.components.text import vocabulary
 
@@ -89,30 +91,56 @@ def learn_vocabulary(words: Sequence[tf.Tensor], asset_name: str,
   return path
 
 
-class WordPieces(tf.Module):
-  """Words <-> WordPiece ids with one vocabulary file (one piece a line).
+def _ids_table(vocabulary_file) -> tf.lookup.StaticHashTable:
+  return tf.lookup.StaticHashTable(
+      tf.lookup.TextFileInitializer(
+          vocabulary_file, tf.string, tf.lookup.TextFileIndex.WHOLE_LINE,
+          tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER),
+      default_value=-1)
 
-  words [batch, (words)] string -> ids [batch, (pieces)] int64, and back.
-  """
+
+def _splitter(ids_table) -> tf_text.WordpieceTokenizer:
+  return tf_text.WordpieceTokenizer(
+      ids_table, suffix_indicator=JOINER, token_out_type=tf.int64,
+      unknown_token=vocabulary.RESERVED_TOKENS[vocabulary.UNK_ID])
+
+
+class _SplitWords:
+  """WordPiece splitting shaped like a lookup table, for TFT's table helper."""
+
+  def __init__(self, vocabulary_file):
+    self._table = _ids_table(vocabulary_file)
+    self._splitter = _splitter(self._table)
+
+  def size(self):
+    return self._table.size()
+
+  def lookup(self, words: tf.RaggedTensor) -> tf.RaggedTensor:
+    return self._splitter.tokenize(words).merge_dims(-2, -1)
+
+
+def encode_in_transform(words: tf.RaggedTensor, vocabulary_path: tf.Tensor
+                        ) -> tf.RaggedTensor:
+  """Inside `preprocessing_fn`: [batch, (words)] -> [batch, (pieces)] ids with
+  the vocabulary `learn_vocabulary` returned. TFT lifts the table out of the
+  traced function once the analyzer has run, as for `tft.apply_vocabulary`,
+  so neither Transform nor the served graph re-reads the file per call."""
+  ids, _ = tft_utils.construct_and_lookup_table(_SplitWords, vocabulary_path,
+                                                words)
+  return ids
+
+
+class WordPieces(tf.Module):
+  """WordPiece ids -> pieces -> words with one vocabulary file (one piece a
+  line), for the exported model: ids [batch, (pieces)] int64."""
 
   def __init__(self, vocabulary_file):
     super().__init__()
-    self._ids = tf.lookup.StaticHashTable(
-        tf.lookup.TextFileInitializer(
-            vocabulary_file, tf.string, tf.lookup.TextFileIndex.WHOLE_LINE,
-            tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER),
-        default_value=-1)
     self._pieces = tf.lookup.StaticHashTable(
         tf.lookup.TextFileInitializer(
             vocabulary_file, tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER,
             tf.string, tf.lookup.TextFileIndex.WHOLE_LINE),
         default_value=vocabulary.RESERVED_TOKENS[vocabulary.UNK_ID])
-    self._splitter = tf_text.WordpieceTokenizer(
-        self._ids, suffix_indicator=JOINER, token_out_type=tf.int64,
-        unknown_token=vocabulary.RESERVED_TOKENS[vocabulary.UNK_ID])
-
-  def encode(self, words: tf.RaggedTensor) -> tf.RaggedTensor:
-    return self._splitter.tokenize(words).merge_dims(-2, -1)
 
   def pieces(self, ids: tf.RaggedTensor) -> tf.RaggedTensor:
     """[batch, (pieces)] ids -> the pieces as strings ('##' on continuations)."""
