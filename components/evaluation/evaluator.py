@@ -91,7 +91,7 @@ def attention_report(translate: SavedModelTranslator, sources: List[str],
                              [translations[i] for i in picked]) or []
   return [{'source': sources[i], 'translation': translations[i],
            'source_tokens': m.source_tokens, 'target_tokens': m.target_tokens,
-           'weights': np.round(m.weights, 4).tolist()}
+           'weights': np.round(m.weights.astype(np.float64), 4).tolist()}
           for i, m in zip(picked, maps)]
 
 
