@@ -90,3 +90,23 @@ def test_model_without_attention_gives_none(tmp_path):
   tf.saved_model.save(module, str(tmp_path), signatures={
       contract.TRANSLATE_SIGNATURE: module.translate})
   assert SavedModelTranslator(str(tmp_path)).attention(['a'], ['b']) is None
+
+
+@pytest.mark.parametrize('kind', ['word', 'wordpiece'])
+def test_labels_of_words_and_subword_pieces(tmp_path, kind):
+  """Translator._labels with either codec's id -> piece mapping: reserved
+  ids by name, '' on padding."""
+  from nmt_tfx.components.text import subword  # pylint: disable=g-import-not-at-top
+  path = tmp_path / 'vocab'
+  if kind == 'word':   # TFT vocabulary: real tokens only, ids shifted by 4
+    path.write_text('Ein\nHund\n')
+    to_pieces, first = vocabulary.IdToToken(str(path)), 4
+  else:                # WordPiece vocabulary: reserved tokens first
+    path.write_text('\n'.join(vocabulary.RESERVED_TOKENS) + '\nEin\n##Hund\n')
+    to_pieces, first = subword.WordPieces(str(path)).pieces, 4
+  ids = tf.constant([[first, first + 1, vocabulary.UNK_ID, vocabulary.EOS_ID],
+                     [vocabulary.BOS_ID, first, 0, 0]], tf.int64)
+  labels = export.Translator._labels(  # pylint: disable=protected-access
+      ids, tf.constant([4, 2]), to_pieces).numpy().astype(str).tolist()
+  second = 'Hund' if kind == 'word' else '##Hund'
+  assert labels == [['Ein', second, '<unk>', '</s>'], ['<s>', 'Ein', '', '']]
