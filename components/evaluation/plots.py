@@ -68,8 +68,10 @@ def bucket_figure(buckets: Dict[str, Dict[str, Optional[List[dict]]]]
   return figure
 
 
-def training_figure(history: Dict[str, Sequence[float]]) -> Optional[Figure]:
-  """Per-epoch curves of the Keras history; None if it has none we draw."""
+def training_figure(history: Dict[str, Sequence[float]],
+                    best_epoch: Optional[int] = None) -> Optional[Figure]:
+  """Per-epoch curves of the Keras history, a dotted line at best_epoch
+  (1-based; the epoch validation BLEU chose); None if it has none we draw."""
   panels = [(title, [k for k in keys if history.get(k)])
             for title, keys in TRAINING_PANELS]
   panels = [(title, keys) for title, keys in panels if keys]
@@ -82,6 +84,8 @@ def training_figure(history: Dict[str, Sequence[float]]) -> Optional[Figure]:
       values = history[key]
       ax.plot(range(1, len(values) + 1), values, marker='o', markersize=3,
               label=key)
+    if best_epoch:
+      ax.axvline(best_epoch, color='#888888', linestyle=':', linewidth=1)
     ax.set_title(title, fontsize=10)
     ax.set_xlabel('epoch')
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))

@@ -62,6 +62,8 @@ def test_training_figure_panels_follow_the_history():
       'loss', 'token accuracy', 'validation BLEU', 'learning rate']
   np.testing.assert_allclose(four.get_axes()[2].get_lines()[0].get_ydata(),
                              [1.0, 5.0, 9.0])
+  marked = plots.training_figure(base, best_epoch=2).get_axes()[0].get_lines()
+  assert len(marked) == 3 and list(marked[2].get_xdata()) == [2, 2]
   assert png_size(plots.png(four))[0] > 1.6 * png_size(plots.png(two))[0]
 
 

@@ -76,11 +76,17 @@ def bucket_table(split_buckets: dict) -> Table:
 
 
 def training_table(summary: dict) -> Table:
-  """How training went: its size and the last epoch's metrics."""
+  """How training went: its size, which weights were exported (when chosen
+  by validation BLEU) and the last epoch's metrics."""
   rows = [[key, str(summary[key])] for key in
-          ('epochs', 'steps', 'replicas', 'global_batch') if key in summary]
+          ('epochs', 'planned_epochs', 'steps', 'replicas', 'global_batch')
+          if key in summary]
   if 'fit_seconds' in summary:
     rows.append(['fit time (s)', _number(summary['fit_seconds'], 1)])
+  selection = summary.get('selection') or {}
+  if 'exported' in selection:
+    rows.append(['exported weights', f"{selection['exported']} (validation "
+                 f"BLEU {_number(selection.get('val_bleu'))})"])
   for key, values in sorted((summary.get('history') or {}).items()):
     if values:
       rows.append([f'{key} (last epoch)', f'{values[-1]:.4g}'])
@@ -105,7 +111,9 @@ def figures(result: dict) -> Dict[str, bytes]:
   if result.get('buckets'):
     out[BUCKETS_PNG] = plots.png(plots.bucket_figure(result['buckets']))
   history = (result.get('training') or {}).get('history')
-  curves = plots.training_figure(history) if history else None
+  best = ((result.get('training') or {}).get('selection') or {}).get(
+      'best_epoch')
+  curves = plots.training_figure(history, best) if history else None
   if curves:
     out[TRAINING_PNG] = plots.png(curves)
   for i, item in enumerate(result.get('attention') or [], 1):

@@ -63,11 +63,15 @@ def make_result(production: bool, training: bool) -> dict:
            'target_tokens': ['Zwei', 'Hunde', '.', '</s>'],
            'weights': [[0.7, 0.1, 0.1, 0.1]] * 4}],
       'training': ({'fit_seconds': 61.2, 'steps': 300, 'epochs': 3,
-                    'replicas': 1, 'global_batch': 32,
+                    'planned_epochs': 4, 'replicas': 1, 'global_batch': 32,
+                    'selection': {'exported': 'epoch 2', 'val_bleu': 12.5,
+                                  'best_epoch': 2, 'best_epoch_bleu': 12.5},
                     'history': {'loss': [4.0, 2.5, 1.9],
                                 'val_loss': [4.2, 3.0, 2.6],
                                 'masked_accuracy': [0.2, 0.4, 0.5],
-                                'val_masked_accuracy': [0.2, 0.35, 0.4]}}
+                                'val_masked_accuracy': [0.2, 0.35, 0.4],
+                                'val_bleu': [8.0, 12.5, 11.0],
+                                'lr': [1e-3, 8e-4, 5e-4]}}
                    if training else None),
   }
   return result
@@ -156,6 +160,11 @@ def test_writes_html_markdown_json_and_pngs(tmp_path, production, training):
   assert sum(int(row[1]) for row in eval_buckets[1:]) == N
   assert ('production BLEU' in eval_buckets[0]) == production
   assert ('No training summary' in page) != training
+  if training:
+    facts = dict(next(t for t in parsed.tables if t[0] == ['', 'value'])[1:])
+    assert facts['epochs'] == '3' and facts['planned_epochs'] == '4'
+    assert facts['exported weights'] == 'epoch 2 (validation BLEU 12.50)'
+    assert facts['val_bleu (last epoch)'] == '11'
 
   samples = parsed.tables[-1]
   assert samples[0] == ['source', 'reference', 'translation'] + (
