@@ -41,6 +41,7 @@ setuptools.setup(
         'kfp==2.5.0',
         'protobuf==3.20.3',
         'sacrebleu>=2.4,<3',
+        'matplotlib>=3.5,<4',   # the evaluation report's figures
         'tensorflow-serving-api==2.16.1',
         'tensorflow-text==2.16.1',
     ],

@@ -186,6 +186,7 @@ def latest_outputs(metadata_path: str) -> dict:
     with open(os.path.join(evaluation.uri, 'report.json')) as f:
       found['report'] = json.load(f)
     found['report_md'] = os.path.join(evaluation.uri, 'report.md')
+    found['report_html'] = os.path.join(evaluation.uri, 'report.html')
   if pushed:
     props = pushed.custom_properties
     found['pushed'] = bool(props['pushed'].int_value)
@@ -206,7 +207,7 @@ def print_summary(config: configs.PipelineConfig, seconds: float) -> None:
   print(f"{'BLESSED' if report['blessed'] else 'NOT BLESSED'}: "
         f"{report['reason']}")
   print(f"pushed: {outputs.get('destination') if outputs.get('pushed') else 'no'}")
-  print(f"report: {outputs['report_md']}")
+  print(f"report: {outputs['report_html']} (and report.md)")
   print(f'TensorBoard: tensorboard --logdir {config.pipeline_root}/Trainer')
   print(f'wall time: {seconds / 60:.1f} min\n\nSample translations '
         f'({config.source_lang}->{config.target_lang}):')

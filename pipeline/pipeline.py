@@ -97,6 +97,7 @@ def create_pipeline(config: PipelineConfig, *, data_dir: str,
                      serving_dir if config.warm_start else None})
   evaluator = BleuEvaluator(
       examples=examples.outputs['examples'], model=trainer.outputs['model'],
+      model_run=trainer.outputs['model_run'],  # training curves in the report
       serving_dir=serving_dir,
       bleu_floor=_value('bleu_floor', float(config.bleu_floor), runtime),
       regression_margin=_value('regression_margin',

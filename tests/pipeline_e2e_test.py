@@ -24,11 +24,26 @@ def serving_entries(runs_dir):
   return serving, sorted(os.listdir(serving)) if serving.exists() else []
 
 
-def latest_report(runs_dir):
+def latest_report_dir(runs_dir):
   reports = sorted((runs_dir / 'nmt-en-de' / 'root' / 'BleuEvaluator' /
                     'evaluation').glob('*/report.json'),
                    key=lambda p: int(p.parent.name))
-  return json.loads(reports[-1].read_text())
+  return reports[-1].parent
+
+
+def latest_report(runs_dir):
+  return json.loads((latest_report_dir(runs_dir) / 'report.json').read_text())
+
+
+def assert_report_files(report_dir, pngs):
+  """report.html embeds the PNGs written beside it; they are real images."""
+  page = (report_dir / 'report.html').read_text()
+  assert page.count('src="data:image/png;base64,') == len(pngs), pngs
+  for name in pngs:
+    data = (report_dir / name).read_bytes()
+    assert data[:8] == b'\x89PNG\r\n\x1a\n' and len(data) > 5000, name
+    assert f']({name})' in (report_dir / 'report.md').read_text()
+  return page
 
 
 @pytest.fixture(scope='module')
@@ -51,6 +66,29 @@ def test_first_run_is_blessed_and_pushed_atomically(first_run):
   assert (serving / entries[0] / 'saved_model.pb').exists()
   assert 'BLESSED' in stdout and 'BLEU test' in stdout
   assert 'Sample translations' in stdout
+  assert 'report.html' in stdout
+
+
+def test_first_run_writes_the_html_report_with_figures(first_run):
+  runs_dir, _ = first_run
+  report = latest_report(runs_dir)
+  page = assert_report_files(latest_report_dir(runs_dir), [
+      'buckets.png', 'training.png'] + [f'attention-{i}.png' for i in range(1, 5)])
+  # Training curves from the Trainer's model_run: 400 steps of 100 a epoch.
+  assert report['training']['epochs'] == 4
+  assert len(report['training']['history']['val_loss']) == 4
+  for split in ('eval', 'test'):
+    buckets = report['buckets'][split]
+    assert sum(b['sentences'] for b in buckets['candidate']) == report[
+        'scores'][split]['sentences']
+    assert buckets['production'] is None
+  for item in report['attention']:   # weights [target, source], rows sum to 1
+    weights = item['weights']
+    assert len(weights) == len(item['target_tokens'])
+    assert item['target_tokens'][-1] == '</s>'
+    assert all(len(row) == len(item['source_tokens']) and
+               abs(sum(row) - 1) < 1e-3 for row in weights)
+  assert 'No training summary' not in page and 'production BLEU' not in page
 
 
 def test_served_model_in_fresh_process_matches_reported_bleu(first_run,
@@ -106,6 +144,11 @@ def test_worse_model_is_not_pushed(first_run, e2e_data_dir):
   assert report['production_scores']['eval']['bleu'] >= 10
   assert serving_entries(runs_dir)[1] == before
   assert 'NOT BLESSED' in result.stdout and 'pushed: no' in result.stdout
+  # The report compares with production, overall and by source length.
+  assert report['buckets']['eval']['production'][0]['sentences'] > 0
+  page = assert_report_files(latest_report_dir(runs_dir), [
+      'buckets.png', 'training.png'] + [f'attention-{i}.png' for i in range(1, 5)])
+  assert 'NOT BLESSED' in page and 'production BLEU' in page
 
 
 def test_schema_anomaly_stops_the_run_before_transform(e2e_data_dir, tmp_path):

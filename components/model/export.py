@@ -16,10 +16,15 @@ components/model/decoding.py) and the detokenizer, so TF Serving needs
 nothing else. Warm-up requests
 for both are written to assets.extra/, so TF Serving runs them at load time
 and the first user request does not pay for graph initialisation.
+
+Not a signature (TF Serving never sees it), but saved on the module for the
+evaluation report: `attention(text, translation)` -> the source and target
+tokens and the teacher-forced attention weights between them.
 """
 import os
-from typing import List, Sequence
+from typing import List, NamedTuple, Optional, Sequence
 
+import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2
 from tensorflow_serving.apis import prediction_log_pb2
@@ -38,10 +43,14 @@ from nmt_tfx.components.serving.contract import SCORE_OUTPUT
 from nmt_tfx.components.serving.contract import TEXT_INPUT
 from nmt_tfx.components.serving.contract import TRANSLATE_SIGNATURE
 from nmt_tfx.components.serving.contract import TRANSLATION_OUTPUT
+from nmt_tfx.components.text import vocabulary
 
 WARMUP_FILE = os.path.join('assets.extra', 'tf_serving_warmup_requests')
 WARMUP_SENTENCES = ('A man is riding a bike.',
                     'Two young children play with a red ball in the snow.', '')
+# Outputs of Translator.attention.
+SOURCE_TOKENS, TARGET_TOKENS, ATTENTION_WEIGHTS = (
+    'source_tokens', 'target_tokens', 'weights')
 
 
 class Translator(tf.Module):
@@ -100,6 +109,48 @@ class Translator(tf.Module):
         examples, {features.SOURCE: tf.io.FixedLenFeature([], tf.string)})
     return self.translate(parsed[features.SOURCE])
 
+  @staticmethod
+  def _labels(ids, lengths, to_pieces):
+    """ids [B, L] -> their tokens [B, L] for people to read (words or
+    subword pieces, as the codec's `to_pieces` maps them), '' past
+    `lengths`; reserved ids show as <unk>, </s>, ..."""
+    ragged = tf.RaggedTensor.from_tensor(ids, lengths=lengths)
+    flat = ragged.flat_values
+    reserved = tf.gather(tf.constant(vocabulary.RESERVED_TOKENS),
+                         tf.clip_by_value(flat, 0, vocabulary.NUM_RESERVED - 1))
+    labels = tf.where(flat < vocabulary.NUM_RESERVED, reserved,
+                      to_pieces(ragged).flat_values)
+    return ragged.with_flat_values(labels).to_tensor('', shape=tf.shape(ids))
+
+  @tf.function(input_signature=[
+      tf.TensorSpec([None], tf.string, TEXT_INPUT),
+      tf.TensorSpec([None], tf.string, TRANSLATION_OUTPUT)])
+  def attention(self, text, translation):
+    """Teacher-forced attention of the model over its own translation.
+
+    text, translation [B] -> source tokens [B, S], target tokens [B, T]
+    (what each decoder step predicted, ending in </s>; '' on padding) and
+    weights [B, T, S] float32 (each real row sums to 1 over the real source
+    tokens; 0 on padding).
+    """
+    transformed = self.tft_layer({
+        features.SOURCE: tf.reshape(text, [-1, 1]),
+        features.TARGET: tf.reshape(translation, [-1, 1])})
+    source_length = tf.cast(transformed['source_length'], tf.int32)
+    target_length = tf.cast(transformed['target_length'], tf.int32)
+    s = tf.maximum(tf.reduce_max(source_length), 1)
+    t = tf.maximum(tf.reduce_max(target_length), 1)
+    source_ids = transformed['source_ids'][:, :s]
+    weights = self.model.attention_weights(source_ids,
+                                           transformed['target_in'][:, :t])
+    weights *= (tf.sequence_mask(target_length, t, tf.float32)[:, :, None] *
+                tf.sequence_mask(source_length, s, tf.float32)[:, None, :])
+    return {SOURCE_TOKENS: self._labels(source_ids, source_length,
+                                        self.codec.source_pieces),
+            TARGET_TOKENS: self._labels(transformed['target_out'][:, :t],
+                                        target_length, self.codec.target_pieces),
+            ATTENTION_WEIGHTS: weights}
+
 
 def _example(sentence: str) -> bytes:
   return tf.train.Example(features=tf.train.Features(feature={
@@ -138,6 +189,13 @@ def export(translator: Translator, export_dir: str) -> None:
       writer.write(log.SerializeToString())
 
 
+class Attention(NamedTuple):
+  """One sentence's attention: weights [len(target), len(source)]."""
+  source_tokens: List[str]
+  target_tokens: List[str]
+  weights: np.ndarray
+
+
 class SavedModelTranslator:
   """Translates Python strings with an exported model's `translate` signature."""
 
@@ -153,3 +211,21 @@ class SavedModelTranslator:
       out = self._fn(**{TEXT_INPUT: batch})[TRANSLATION_OUTPUT]
       translations.extend(t.decode('utf-8') for t in out.numpy())
     return translations
+
+  def attention(self, sentences: Sequence[str], translations: Sequence[str]
+                ) -> Optional[List[Attention]]:
+    """Each pair's attention, padding cut off; None if the model was exported
+    without the `attention` function."""
+    if not hasattr(self._loaded, 'attention'):
+      return None
+    out = self._loaded.attention(tf.constant(list(sentences), tf.string),
+                                 tf.constant(list(translations), tf.string))
+    result = []
+    for source, target, weights in zip(out[SOURCE_TOKENS].numpy(),
+                                       out[TARGET_TOKENS].numpy(),
+                                       out[ATTENTION_WEIGHTS].numpy()):
+      source = [t.decode('utf-8') for t in source if t]
+      target = [t.decode('utf-8') for t in target if t]
+      result.append(Attention(source, target,
+                              weights[:len(target), :len(source)]))
+    return result

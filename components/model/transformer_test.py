@@ -268,7 +268,13 @@ def test_exports_reloads_and_warm_starts(tiny_transform, tmp_path):
 
   export_dir = str(tmp_path / 'export')
   export.export(translator, export_dir)
-  assert export.SavedModelTranslator(export_dir)(sentences) == expected
+  reloaded = export.SavedModelTranslator(export_dir)
+  assert reloaded(sentences) == expected
+  # The evaluation report's attention (not a signature) works for it too.
+  for item in reloaded.attention(sentences[::2], expected[::2]):
+    assert item.weights.shape == (len(item.target_tokens),
+                                  len(item.source_tokens))
+    np.testing.assert_allclose(item.weights.sum(-1), 1.0, atol=1e-5)
 
   restored = new_model(seed=2)
   assert not all((a.numpy() == b.numpy()).all() for a, b in

@@ -1,0 +1,191 @@
+"""The report renders with and without a production model and a training
+summary, and writes valid PNGs beside report.html / report.md."""
+import base64
+import dataclasses
+import html.parser
+import json
+import re
+
+import pytest
+
+from conftest import read_multi30k
+from nmt_tfx.components.evaluation import bleu
+from nmt_tfx.components.evaluation import report
+from nmt_tfx.components.evaluation.bleu_test import _degraded
+from nmt_tfx.components.evaluation.plots_test import png_size
+
+N = 120
+
+
+def _scores(hyps, refs, seconds):
+  return dataclasses.asdict(dataclasses.replace(
+      bleu.corpus_scores(hyps, refs), decode_seconds=seconds))
+
+
+def _buckets(srcs, hyps, refs):
+  return [dataclasses.asdict(b) for b in bleu.bucket_scores(srcs, hyps, refs)]
+
+
+def make_result(production: bool, training: bool) -> dict:
+  """A result shaped as the Evaluator writes it, from Multi30k text."""
+  srcs, refs = read_multi30k('val', 'en', N), read_multi30k('val', 'de', N)
+  hyps, base = _degraded(refs, seed=1), _degraded(refs, seed=2)
+  srcs[0] = 'A <b>bold</b> & "quoted" man.'   # must be escaped in HTML
+  result = {
+      'candidate': '/runs/Trainer/model/7/Format-Serving',
+      'scores': {'eval': _scores(hyps, refs, 3.5),
+                 'test': _scores(hyps[:60], refs[:60], 2.0)},
+      'production': '/serving/nmt/3' if production else None,
+      'production_scores': ({'eval': _scores(base, refs, 4.0),
+                             'test': _scores(base[:60], refs[:60], 1.0)}
+                            if production else None),
+      'blessing_split': 'eval', 'bleu_floor': 10.0, 'regression_margin': 1.0,
+      'blessed': True, 'reason': 'BLEU 40.00 clears the floor 10.00',
+      'samples': [{'source': s, 'reference': r, 'translation': h,
+                   **({'production': b} if production else {})}
+                  for s, r, h, b in zip(srcs[:5], refs, hyps, base)],
+      'buckets': {'eval': {'candidate': _buckets(srcs, hyps, refs),
+                           'production': (_buckets(srcs, base, refs)
+                                          if production else None)},
+                  'test': {'candidate': _buckets(srcs[:60], hyps[:60],
+                                                 refs[:60]),
+                           'production': (_buckets(srcs[:60], base[:60],
+                                                   refs[:60])
+                                          if production else None)}},
+      'attention': [
+          {'source': 'A man .', 'translation': 'Ein Mann .',
+           'source_tokens': ['A', 'man', '.'],
+           'target_tokens': ['Ein', 'Mann', '.', '</s>'],
+           'weights': [[0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8],
+                       [0.2, 0.2, 0.6]]},
+          {'source': 'Two dogs run .', 'translation': 'Zwei Hunde .',
+           'source_tokens': ['Two', 'dogs', 'run', '.'],
+           'target_tokens': ['Zwei', 'Hunde', '.', '</s>'],
+           'weights': [[0.7, 0.1, 0.1, 0.1]] * 4}],
+      'training': ({'fit_seconds': 61.2, 'steps': 300, 'epochs': 3,
+                    'planned_epochs': 4, 'replicas': 1, 'global_batch': 32,
+                    'selection': {'exported': 'epoch 2', 'val_bleu': 12.5,
+                                  'best_epoch': 2, 'best_epoch_bleu': 12.5},
+                    'history': {'loss': [4.0, 2.5, 1.9],
+                                'val_loss': [4.2, 3.0, 2.6],
+                                'masked_accuracy': [0.2, 0.4, 0.5],
+                                'val_masked_accuracy': [0.2, 0.35, 0.4],
+                                'val_bleu': [8.0, 12.5, 11.0],
+                                'lr': [1e-3, 8e-4, 5e-4]}}
+                   if training else None),
+  }
+  return result
+
+
+class _Tables(html.parser.HTMLParser):
+  """Tables of an HTML page as lists of rows of cell texts; image sources."""
+
+  def __init__(self):
+    super().__init__()
+    self.tables, self.images, self._cell = [], [], None
+
+  def handle_starttag(self, tag, attrs):
+    if tag == 'table':
+      self.tables.append([])
+    elif tag == 'tr':
+      self.tables[-1].append([])
+    elif tag in ('td', 'th'):
+      self._cell = ''
+    elif tag == 'img':
+      self.images.append(dict(attrs)['src'])
+
+  def handle_endtag(self, tag):
+    if tag in ('td', 'th'):
+      self.tables[-1][-1].append(self._cell)
+      self._cell = None
+
+  def handle_data(self, data):
+    if self._cell is not None:
+      self._cell += data
+
+
+def _parse(page: str) -> _Tables:
+  parser = _Tables()
+  parser.feed(page)
+  parser.close()
+  return parser
+
+
+@pytest.mark.parametrize('production, training', [
+    (True, True), (False, False), (True, False), (False, True)])
+def test_writes_html_markdown_json_and_pngs(tmp_path, production, training):
+  result = make_result(production, training)
+  paths = report.write(result, str(tmp_path))
+
+  pngs = ['buckets.png', 'attention-1.png', 'attention-2.png'] + (
+      ['training.png'] if training else [])
+  assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+      ['report.json', 'report.md', 'report.html'] + pngs)
+  assert set(paths) == {p.name for p in tmp_path.iterdir()}
+  for name in pngs:
+    data = (tmp_path / name).read_bytes()
+    width, height = png_size(data)
+    assert len(data) > 5000 and width > 200 and height > 150, name
+  assert json.loads((tmp_path / 'report.json').read_text()) == result
+
+  page = (tmp_path / 'report.html').read_text()
+  parsed = _parse(page)
+  # Self-contained: every image is embedded, and is the PNG written beside it.
+  embedded = sorted(base64.b64decode(src.split(',', 1)[1])
+                    for src in parsed.images)
+  assert all(src.startswith('data:image/png;base64,') for src in parsed.images)
+  assert embedded == sorted((tmp_path / n).read_bytes() for n in pngs)
+  assert not re.search(r'(src|href)="(?!data:)', page)
+  assert page.index('BLESSED') < page.index('<h2>')    # verdict first
+  assert '&lt;b&gt;bold&lt;/b&gt;' in page and '<b>bold</b>' not in page
+
+  scores = parsed.tables[0]
+  assert scores[0][:7] == ['split', 'model', 'sentences', 'BLEU',
+                           'BLEU (lowercased)', 'chrF', 'decoding (s)']
+  models = [row[1] for row in scores[1:]]
+  assert models == (['candidate', 'production'] * 2 if production
+                    else ['candidate'] * 2)
+  eval_row = scores[1]
+  assert eval_row[3] == f"{result['scores']['eval']['bleu']:.2f}"
+  assert eval_row[6] == '3.5'
+  if production:
+    delta = (result['scores']['eval']['bleu'] -
+             result['production_scores']['eval']['bleu'])
+    assert eval_row[7] == f'{delta:+.2f}'
+
+  eval_buckets = parsed.tables[1]
+  assert [row[0] for row in eval_buckets[1:]] == bleu.bucket_labels()
+  assert [int(row[1]) for row in eval_buckets[1:]] == [
+      b['sentences'] for b in result['buckets']['eval']['candidate']]
+  assert sum(int(row[1]) for row in eval_buckets[1:]) == N
+  assert ('production BLEU' in eval_buckets[0]) == production
+  assert ('No training summary' in page) != training
+  if training:
+    facts = dict(next(t for t in parsed.tables if t[0] == ['', 'value'])[1:])
+    assert facts['epochs'] == '3' and facts['planned_epochs'] == '4'
+    assert facts['exported weights'] == 'epoch 2 (validation BLEU 12.50)'
+    assert facts['val_bleu (last epoch)'] == '11'
+
+  samples = parsed.tables[-1]
+  assert samples[0] == ['source', 'reference', 'translation'] + (
+      ['production'] if production else [])
+  assert samples[1][0] == result['samples'][0]['source']
+  assert len(samples) == 1 + len(result['samples'])
+
+  markdown = (tmp_path / 'report.md').read_text()
+  for name in pngs:
+    assert f']({name})' in markdown
+  assert '| source words | sentences | BLEU | chrF |' in markdown
+  assert ('## Training' in markdown) == training
+
+
+def test_report_json_of_an_older_evaluator_still_renders(tmp_path):
+  """report.json written before buckets/attention/training existed."""
+  result = make_result(production=True, training=False)
+  for key in ('buckets', 'attention', 'training'):
+    del result[key]
+  report.write(result, str(tmp_path))
+  assert sorted(p.name for p in tmp_path.iterdir()) == [
+      'report.html', 'report.json', 'report.md']
+  assert 'By source length' not in (tmp_path / 'report.md').read_text()
+  assert 'Sample translations' in (tmp_path / 'report.html').read_text()

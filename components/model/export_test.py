@@ -1,0 +1,112 @@
+"""Translator.attention: saved with the model, outside the serving signatures."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nmt_tfx.components.model import export
+from nmt_tfx.components.model.export import SavedModelTranslator
+from nmt_tfx.components.serving import contract
+from nmt_tfx.components.text import tokenizer as tokenizer_lib
+from nmt_tfx.components.text import vocabulary
+
+from conftest import TINY_PREPROCESSING
+
+# Different lengths (padding on both axes), an unknown word, an empty input.
+SENTENCES = ['A man is riding a bike.', 'Two dogs zyzzyvas play in the snow.',
+             'A girl.', '']
+
+
+@pytest.fixture(scope='module')
+def translator(tiny_export):
+  return SavedModelTranslator(str(tiny_export))
+
+
+@pytest.fixture(scope='module')
+def loaded(translator):
+  return translator._loaded  # pylint: disable=protected-access
+
+
+@pytest.fixture(scope='module')
+def translations(translator):
+  return translator(SENTENCES)
+
+
+def _vocab(tiny_export, name):
+  path = tiny_export / 'assets' / name
+  return set(path.read_text(encoding='utf-8').splitlines())
+
+
+def _expected_tokens(text, vocab, limit):
+  words = tokenizer_lib.WordTokenizer().tokenize(tf.constant([text]))
+  words = [w.decode('utf-8') for w in words.to_list()[0]][:limit]
+  return [w if w in vocab else '<unk>' for w in words]
+
+
+def test_serving_signatures_are_unchanged(loaded):
+  assert set(loaded.signatures) == {contract.EXAMPLES_SIGNATURE,
+                                    contract.TRANSLATE_SIGNATURE,
+                                    contract.OPTIONS_SIGNATURE}
+  assert 'attention' not in loaded.signatures
+
+
+def test_attention_after_save_and_load(loaded, translations, tiny_export):
+  out = loaded.attention(tf.constant(SENTENCES), tf.constant(translations))
+  source = out[export.SOURCE_TOKENS].numpy().astype(str)
+  target = out[export.TARGET_TOKENS].numpy().astype(str)
+  weights = out[export.ATTENTION_WEIGHTS].numpy()
+  batch, t_max, s_max = weights.shape
+  assert weights.dtype == np.float32 and batch == len(SENTENCES)
+  assert source.shape == (batch, s_max) and target.shape == (batch, t_max)
+
+  source_vocab = _vocab(tiny_export, vocabulary.SOURCE_VOCAB)
+  target_vocab = _vocab(tiny_export, vocabulary.TARGET_VOCAB)
+  max_len = TINY_PREPROCESSING['max_source_length']
+  for i, (text, translation) in enumerate(zip(SENTENCES, translations)):
+    src = _expected_tokens(text, source_vocab, max_len)
+    tgt = _expected_tokens(translation, target_vocab, max_len - 1) + ['</s>']
+    assert list(source[i]) == src + [''] * (s_max - len(src)), i
+    assert list(target[i]) == tgt + [''] * (t_max - len(tgt)), i
+    if src:  # rows sum to 1 over the real source tokens
+      np.testing.assert_allclose(weights[i, :len(tgt), :len(src)].sum(-1),
+                                 1.0, rtol=1e-5)
+    assert not weights[i, len(tgt):].any() and not weights[i, :, len(src):].any()
+  assert '<unk>' in source[1] and set(source[3]) == {''}  # unknown word, empty
+
+
+def test_saved_model_translator_trims_padding(translator, translations):
+  maps = translator.attention(SENTENCES[:3], translations[:3])
+  assert len(maps) == 3
+  for m in maps:
+    assert m.weights.shape == (len(m.target_tokens), len(m.source_tokens))
+    assert m.target_tokens[-1] == '</s>' and '' not in m.source_tokens
+    np.testing.assert_allclose(m.weights.sum(-1), 1.0, rtol=1e-5)
+
+
+def test_model_without_attention_gives_none(tmp_path):
+  """Models exported before `attention` existed (e.g. the one in production)."""
+  module = tf.Module()
+  module.translate = tf.function(lambda text: {'translation': text},
+                                 input_signature=[tf.TensorSpec([None], tf.string)])
+  tf.saved_model.save(module, str(tmp_path), signatures={
+      contract.TRANSLATE_SIGNATURE: module.translate})
+  assert SavedModelTranslator(str(tmp_path)).attention(['a'], ['b']) is None
+
+
+@pytest.mark.parametrize('kind', ['word', 'wordpiece'])
+def test_labels_of_words_and_subword_pieces(tmp_path, kind):
+  """Translator._labels with either codec's id -> piece mapping: reserved
+  ids by name, '' on padding."""
+  from nmt_tfx.components.text import subword  # pylint: disable=g-import-not-at-top
+  path = tmp_path / 'vocab'
+  if kind == 'word':   # TFT vocabulary: real tokens only, ids shifted by 4
+    path.write_text('Ein\nHund\n')
+    to_pieces, first = vocabulary.IdToToken(str(path)), 4
+  else:                # WordPiece vocabulary: reserved tokens first
+    path.write_text('\n'.join(vocabulary.RESERVED_TOKENS) + '\nEin\n##Hund\n')
+    to_pieces, first = subword.WordPieces(str(path)).pieces, 4
+  ids = tf.constant([[first, first + 1, vocabulary.UNK_ID, vocabulary.EOS_ID],
+                     [vocabulary.BOS_ID, first, 0, 0]], tf.int64)
+  labels = export.Translator._labels(  # pylint: disable=protected-access
+      ids, tf.constant([4, 2]), to_pieces).numpy().astype(str).tolist()
+  second = 'Hund' if kind == 'word' else '##Hund'
+  assert labels == [['Ein', second, '<unk>', '</s>'], ['<s>', 'Ein', '', '']]
