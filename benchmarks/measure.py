@@ -99,3 +99,4 @@ def op_time_by_type(logdir: str) -> OpProfile:
   overall = sum(totals.values()) or 1.0
   return OpProfile(sorted(((k, v / overall) for k, v in totals.items()),
                           key=lambda kv: -kv[1]), ops, overall)
+

@@ -26,7 +26,8 @@ os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-RESULT = 'RESULT '
+sys.path.insert(0, HERE)
+import stages  # pylint: disable=g-import-not-at-top,wrong-import-position
 TEST_STEM = 'test_2016_flickr'
 
 
@@ -95,12 +96,7 @@ def _score(args, pair: str) -> dict:
   cmd = [sys.executable, os.path.abspath(__file__), '--stage', 'score',
          '--pair', pair, '--data-dir', args.data_dir, '--runs-dir',
          args.runs_dir, '--config', args.config]
-  proc = subprocess.run(cmd, capture_output=True, text=True)
-  results = [l for l in proc.stdout.splitlines() if l.startswith(RESULT)]
-  if proc.returncode or not results:
-    sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-5000:])
-    raise RuntimeError(f'scoring {pair} failed ({proc.returncode})')
-  return json.loads(results[-1][len(RESULT):])
+  return stages.run(cmd, f'scoring {pair}')
 
 
 def format_table(rows) -> str:
@@ -138,7 +134,7 @@ def main(argv=None) -> int:
   args.data_dir = os.path.abspath(args.data_dir)
   if args.stage:
     sys.path.insert(0, HERE)
-    print(RESULT + json.dumps(score_stage(args)), flush=True)
+    stages.report(score_stage(args))
     return 0
   args.runs_dir = os.path.abspath(args.runs_dir or tempfile.mkdtemp(
       prefix='nmt-quality-'))

@@ -30,8 +30,9 @@ os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import stages  # pylint: disable=g-import-not-at-top,wrong-import-position
 ROOT = os.path.dirname(HERE)
-RESULT = 'RESULT '  # prefix of the one JSON line a stage prints
 
 
 def _newest(pattern: str) -> str:
@@ -68,7 +69,7 @@ def stage_pipeline(args) -> dict:
   start = time.time()
   out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
   wall = time.time() - start
-  stages = {m.group(1): float(m.group(2)) for m in re.finditer(
+  stage_seconds = {m.group(1): float(m.group(2)) for m in re.finditer(
       r'\] \S+ (\S+) done in (\d+) s', out)}
   pairs = {m.group(1): int(m.group(2).replace(',', '')) for m in re.finditer(
       r'\[data\] (\w+): ([\d,]+) pairs', out)}
@@ -79,9 +80,9 @@ def stage_pipeline(args) -> dict:
     decode = sum(s['decode_seconds'] for s in json.load(f)['scores'].values())
   transformed = pairs['train'] + pairs['eval']
   return {'wall_s': wall, 'fit_s': fit, 'decode_s': decode,
-          'overhead_s': wall - fit - decode, 'stages_s': stages,
+          'overhead_s': wall - fit - decode, 'stages_s': stage_seconds,
           'transform_examples': transformed,
-          'transform_examples_per_s': transformed / stages['Transform']}
+          'transform_examples_per_s': transformed / stage_seconds['Transform']}
 
 
 def stage_peak(args) -> dict:
@@ -268,12 +269,7 @@ def _stage(args, name: str, *extra: str) -> dict:
          '--data-dir', args.data_dir, '--runs-dir', args.runs_dir,
          '--pipeline-config', args.pipeline_config, *extra]
   print(f'[bench] {name} {" ".join(extra)}', file=sys.stderr, flush=True)
-  proc = subprocess.run(cmd, capture_output=True, text=True)
-  results = [l for l in proc.stdout.splitlines() if l.startswith(RESULT)]
-  if proc.returncode or not results:
-    sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-5000:])
-    raise RuntimeError(f'stage {name} failed ({proc.returncode})')
-  return json.loads(results[-1][len(RESULT):])
+  return stages.run(cmd, name)
 
 
 def main(argv=None) -> int:
@@ -302,7 +298,7 @@ def main(argv=None) -> int:
 
   if args.stage:
     sys.path.insert(0, HERE)
-    print(RESULT + json.dumps(STAGES[args.stage](args)), flush=True)
+    stages.report(STAGES[args.stage](args))
     return 0
 
   args.runs_dir = os.path.abspath(args.runs_dir or tempfile.mkdtemp(
