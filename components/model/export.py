@@ -26,6 +26,10 @@ from typing import List, NamedTuple, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
+# Registers the TF Text ops a WordPiece model's graph uses, before any
+# SavedModel is loaded here (SavedModelTranslator): the Evaluator may run in
+# a process (a Kubeflow container) where nothing else imported them.
+import tensorflow_text  # pylint: disable=unused-import
 from tensorflow_serving.apis import predict_pb2
 from tensorflow_serving.apis import prediction_log_pb2
 

@@ -19,6 +19,7 @@ from typing import Dict, List, NamedTuple, Optional
 
 from absl import logging
 import tensorflow as tf
+import tensorflow_text  # pylint: disable=unused-import  (ops of WordPiece models)
 
 from nmt_tfx.components.serving import model_dir
 
