@@ -40,6 +40,14 @@ def max_output_length(source_length: tf.Tensor, ratio: float, offset: int,
   return tf.minimum(tf.cast(ratio * longest, tf.int32) + offset, cap)
 
 
+def max_output_length_for(source_length: tf.Tensor, hparams) -> tf.Tensor:
+  """`max_output_length` with the HParams' ratio, offset and cap: the bound
+  the exported signatures and the validation decoder both use."""
+  return max_output_length(source_length, hparams.decode_length_ratio,
+                           hparams.decode_length_offset,
+                           hparams.max_decode_length)
+
+
 def length_penalty(lengths: tf.Tensor, alpha) -> tf.Tensor:
   """GNMT's ((5 + length) / 6) ** alpha; alpha 0 ranks by raw log-prob."""
   return tf.pow((5.0 + tf.cast(lengths, tf.float32)) / 6.0, alpha)

@@ -75,10 +75,7 @@ class Translator(tf.Module):
     source_length = transformed['source_length']
     source_ids = transformed['source_ids'][:, :tf.maximum(
         tf.cast(tf.reduce_max(source_length), tf.int32), 1)]
-    hp = self._hparams
-    max_length = decoding.max_output_length(
-        source_length, hp.decode_length_ratio, hp.decode_length_offset,
-        hp.max_decode_length)
+    max_length = decoding.max_output_length_for(source_length, self._hparams)
     return source_ids, source_length, max_length
 
   def _translate(self, text, beam_size, alpha):

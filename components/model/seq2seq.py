@@ -3,9 +3,9 @@ from typing import Dict, List, Tuple
 
 import tensorflow as tf
 
+from nmt_tfx.components.model import decoding
 from nmt_tfx.components.model import layers
 from nmt_tfx.components.model.hparams import HParams
-from nmt_tfx.components.text import vocabulary
 
 
 class AttentionSeq2Seq(tf.keras.Model):
@@ -50,11 +50,7 @@ class AttentionSeq2Seq(tf.keras.Model):
     """
     logits, state, weights = self.decoder(token_ids[:, tf.newaxis], state,
                                           encoded, keys=keys, training=False)
-    logits = tf.cast(logits, tf.float32)   # mixed precision computes in 16 bits
-    never = tf.one_hot([vocabulary.PAD_ID, vocabulary.BOS_ID],
-                       self.target_vocab_size, dtype=logits.dtype)
-    logits = logits[:, 0] - 1e9 * tf.reduce_sum(never, 0)
-    return tf.nn.log_softmax(logits), state, weights[:, 0]
+    return decoding.next_token_log_probs(logits[:, 0]), state, weights[:, 0]
 
   def attention_weights(self, source_ids: tf.Tensor,
                         target_in: tf.Tensor) -> tf.Tensor:

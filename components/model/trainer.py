@@ -153,9 +153,8 @@ def train_and_export(*, train_files, eval_files, transform_output: str,
   if hparams.validation_bleu:
     batches, references = make_validation_batches(
         eval_files, tf_transform_output, global_batch)
-    max_length = functools.partial(
-        decoding.max_output_length, ratio=hparams.decode_length_ratio,
-        offset=hparams.decode_length_offset, cap=hparams.max_decode_length)
+    max_length = functools.partial(decoding.max_output_length_for,
+                                   hparams=hparams)
     selection = model_selection.ValidationBleu(
         model_selection.Translations(model, batches, codec.decode, max_length),
         references, average_last=hparams.average_last_checkpoints,
