@@ -60,14 +60,15 @@ def score_stage(args) -> dict:
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from speed import RunArtifacts  # pylint: disable=g-import-not-at-top
   from nmt_tfx.components.evaluation import bleu  # pylint: disable=g-import-not-at-top
-  from nmt_tfx.components.model import export  # pylint: disable=g-import-not-at-top,unused-import
+  from nmt_tfx.components.model import export  # pylint: disable=g-import-not-at-top
   run = RunArtifacts(_run_dir(args.runs_dir, args.pair))
   source, target = args.pair.split('-')
   sources, references = _read(args.data_dir, source), _read(args.data_dir, target)
   loaded = tf.saved_model.load(run.model)
   translate = loaded.signatures['translate_with_options']
   result = {'params': int(sum(np.prod(v.shape)
-                              for v in loaded.model.trainable_variables))}
+                              for v in export.model_variables(loaded)
+                              if v.trainable))}
   for beam in (1, 5):
     start, outputs = time.time(), []
     for i in range(0, len(sources), 64):

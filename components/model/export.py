@@ -35,6 +35,7 @@ from tensorflow_serving.apis import prediction_log_pb2
 
 from nmt_tfx.components.data import features
 from nmt_tfx.components.model import decoding
+from nmt_tfx.components.model import keras_tracing
 from nmt_tfx.components.model.hparams import HParams
 from nmt_tfx.components.serving.contract import EXAMPLES_INPUT
 from nmt_tfx.components.serving.contract import EXAMPLES_SIGNATURE
@@ -64,6 +65,9 @@ class Translator(tf.Module):
     """`codec`: text/codecs.load(...) for the same transform output."""
     super().__init__()
     self.model = model
+    # The weights by their Keras names, for warm starts and inspection of the
+    # loaded SavedModel (the export saves no Keras layer metadata).
+    self.model_variables = list(model.variables)
     self.tft_layer = tf_transform_output.transform_features_layer()
     self.codec = codec
     self._hparams = hparams
@@ -176,13 +180,14 @@ def warmup_requests() -> List[prediction_log_pb2.PredictionLog]:
 
 
 def export(translator: Translator, export_dir: str) -> None:
-  tf.saved_model.save(
-      translator, export_dir,
-      signatures={
-          EXAMPLES_SIGNATURE: translator.serve_examples,
-          TRANSLATE_SIGNATURE: translator.translate,
-          OPTIONS_SIGNATURE: translator.translate_with_options,
-      })
+  with keras_tracing.without_layer_traces():
+    tf.saved_model.save(
+        translator, export_dir,
+        signatures={
+            EXAMPLES_SIGNATURE: translator.serve_examples,
+            TRANSLATE_SIGNATURE: translator.translate,
+            OPTIONS_SIGNATURE: translator.translate_with_options,
+        })
   warmup_path = os.path.join(export_dir, WARMUP_FILE)
   tf.io.gfile.makedirs(os.path.dirname(warmup_path))
   with tf.io.TFRecordWriter(warmup_path) as writer:
@@ -195,6 +200,15 @@ class Attention(NamedTuple):
   source_tokens: List[str]
   target_tokens: List[str]
   weights: np.ndarray
+
+
+def model_variables(loaded) -> List[tf.Variable]:
+  """The model's variables in a loaded Translator SavedModel: its
+  `model_variables`, or, for models exported with Keras layer traces (before
+  that attribute existed), the Keras model's `variables`."""
+  if hasattr(loaded, 'model_variables'):
+    return list(loaded.model_variables)
+  return list(getattr(getattr(loaded, 'model', None), 'variables', []))
 
 
 class SavedModelTranslator:

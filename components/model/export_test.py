@@ -110,3 +110,36 @@ def test_labels_of_words_and_subword_pieces(tmp_path, kind):
       ids, tf.constant([4, 2]), to_pieces).numpy().astype(str).tolist()
   second = 'Hund' if kind == 'word' else '##Hund'
   assert labels == [['Ein', second, '<unk>', '</s>'], ['<s>', 'Ein', '', '']]
+
+
+def _saved_functions(export_dir) -> list:
+  from tensorflow.core.protobuf import saved_model_pb2  # pylint: disable=g-import-not-at-top
+  proto = saved_model_pb2.SavedModel()
+  with tf.io.gfile.GFile(f'{export_dir}/saved_model.pb', 'rb') as f:
+    proto.ParseFromString(f.read())
+  return list(proto.meta_graphs[0].object_graph_def.concrete_functions)
+
+
+def test_saves_weights_by_name_and_no_keras_layer_traces(tiny_export):
+  loaded = tf.saved_model.load(str(tiny_export))
+  variables = export.model_variables(loaded)
+  names = [v.name for v in variables]
+  assert variables and len(set(names)) == len(names)
+  assert any('embedding' in name for name in names), names
+  functions = _saved_functions(tiny_export)
+  assert any('translate' in f for f in functions), functions
+  assert not [f for f in functions
+              if 'call_and_return_conditional_losses' in f]
+
+
+def test_weights_of_a_model_saved_with_keras_layer_traces(tmp_path):
+  """Models exported before `model_variables` existed (the one in
+  production may be one) keep theirs under the Keras model."""
+  module = tf.Module()
+  module.model = tf.keras.Sequential([tf.keras.layers.Dense(3)])
+  module.model.build([None, 2])
+  tf.saved_model.save(module, str(tmp_path))
+  assert [f for f in _saved_functions(tmp_path)
+          if 'call_and_return_conditional_losses' in f]
+  variables = export.model_variables(tf.saved_model.load(str(tmp_path)))
+  assert [v.shape.as_list() for v in variables] == [[2, 3], [3]]

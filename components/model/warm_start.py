@@ -21,6 +21,7 @@ from absl import logging
 import tensorflow as tf
 import tensorflow_text  # pylint: disable=unused-import  (ops of WordPiece models)
 
+from nmt_tfx.components.model import export
 from nmt_tfx.components.serving import model_dir
 
 CONFIG_KEY = 'warm_start_from'
@@ -92,9 +93,8 @@ def restore_variables(model: tf.keras.Model, saved_model_dir: str) -> Outcome:
   """Assigns every variable of `model` from the SavedModel's model variable
   of the same name and shape; all or nothing."""
   loaded = tf.saved_model.load(saved_model_dir)
-  source = getattr(loaded, 'model', loaded)
   pairs, missing = _counterparts(model.variables,
-                                 list(getattr(source, 'variables', [])))
+                                 export.model_variables(loaded))
   if missing:
     return Outcome(False, f'{len(missing)} of {len(model.variables)} variables '
                    f'have no counterpart of the same name and shape (e.g. '

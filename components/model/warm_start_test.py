@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_transform as tft
 
+from nmt_tfx.components.model import export
 from nmt_tfx.components.model import trainer
 from nmt_tfx.components.model import warm_start
 from nmt_tfx.components.model.hparams import HParams
@@ -42,7 +43,8 @@ def test_restores_every_weight_of_the_production_model(tiny_transform,
   model, spec = new_model(tiny_transform)
   outcome = restore(model, spec, serving_dir, tiny_transform)
   assert outcome.restored, outcome.reason
-  production = tf.saved_model.load(str(serving_dir / '7')).model.variables
+  production = export.model_variables(
+      tf.saved_model.load(str(serving_dir / '7')))
   # (Keras numbers layers built twice in one process, e.g. lstm_1, so
   # compare in order.)
   assert len(model.variables) == len(production) > 0
