@@ -134,14 +134,18 @@ def e2e_data_dir(tmp_path_factory):
   return directory
 
 
-def run_cli(data_dir, runs_dir, *args):
-  """Runs the pipeline CLI as a user would (smoke config, custom corpus).
+def cli_command(data_dir, runs_dir, *args) -> List[str]:
+  """The pipeline CLI as a user runs it (smoke config, custom corpus).
 
   Beam runs in-memory: on 2 cores the multi-process default spends minutes
   starting workers; tests/beam_local_profile_test.py covers that profile."""
-  command = [sys.executable, '-m', 'nmt_tfx.pipeline.local_runner',
-             '--config', 'smoke', '--corpus', 'custom', '--beam-profile', 'in-memory',
-             '--data-dir', str(data_dir), '--runs-dir', str(runs_dir), *args]
-  return subprocess.run(command, capture_output=True, text=True, check=False)
+  return [sys.executable, '-m', 'nmt_tfx.pipeline.local_runner',
+          '--config', 'smoke', '--corpus', 'custom', '--beam-profile', 'in-memory',
+          '--data-dir', str(data_dir), '--runs-dir', str(runs_dir), *args]
+
+
+def run_cli(data_dir, runs_dir, *args):
+  return subprocess.run(cli_command(data_dir, runs_dir, *args),
+                        capture_output=True, text=True, check=False)
 
 

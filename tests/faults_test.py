@@ -8,13 +8,13 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 
 import pytest
 
 from conftest import E2E_HPARAMS
+from conftest import cli_command
 
 pytestmark = pytest.mark.slow
 
@@ -51,11 +51,9 @@ class ServingDirWatcher(threading.Thread):
 
 
 def _cli_args(data_dir, runs_dir, steps):
-  return [sys.executable, '-m', 'nmt_tfx.pipeline.local_runner',
-          '--config', 'smoke', '--corpus', 'custom', '--data-dir', str(data_dir),
-          '--runs-dir', str(runs_dir), '--train-steps', str(steps),
-          '--bleu-floor', '0', '--regression-margin', '100',
-          '--hparams', json.dumps(E2E_HPARAMS)]
+  return cli_command(data_dir, runs_dir, '--train-steps', str(steps),
+                     '--bleu-floor', '0', '--regression-margin', '100',
+                     '--hparams', json.dumps(E2E_HPARAMS))
 
 
 def _run_until_killed(args, stage: str, delay: float) -> str:
