@@ -19,7 +19,6 @@ from typing import Dict, List, NamedTuple, Optional
 
 from absl import logging
 import tensorflow as tf
-import tensorflow_text  # pylint: disable=unused-import  (ops of WordPiece models)
 
 from nmt_tfx.components.model import export
 from nmt_tfx.components.serving import model_dir
