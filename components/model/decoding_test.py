@@ -151,3 +151,61 @@ def test_score_is_the_log_prob_of_the_returned_hypothesis():
       total += float(log_probs[0, token])
       prev = token
     np.testing.assert_allclose(float(out.scores[i]), total, rtol=1e-4)
+
+
+def test_top_k_rows_is_top_k():
+  values = tf.random.stateless_normal([7, 300], seed=[1, 2])
+  for k in (1, 2, 5, 9):
+    for block in (4, 64, 512):   # 75 blocks, 5 blocks (< k = 9), 1 block
+      got = decoding.top_k_rows(values, k, block=block)
+      want = tf.math.top_k(values, k)
+      np.testing.assert_array_equal(got[1].numpy(), want.indices.numpy())
+      np.testing.assert_array_equal(got[0].numpy(), want.values.numpy())
+
+
+def test_settled_only_when_no_live_hypothesis_can_overtake():
+  # Sentence 0: best ended at -1.0; the live one at -2.0 can only fall.
+  # Sentence 1: the live one at -2.0 may grow to length 20, where its rank
+  #   -2.0 / length_penalty(20, 1.0) = -0.48 beats the ended -1.0 / 1.0.
+  # Sentence 2: the best has not ended.
+  log_probs = tf.constant([[-1.0, -2.0], [-1.0, -2.0], [-0.5, -1.0]])
+  finished = tf.constant([[True, False], [True, False], [False, True]])
+  ranks_alpha0 = log_probs
+  assert decoding.settled(ranks_alpha0, log_probs, finished, 0.0,
+                          20).numpy().tolist() == [True, True, False]
+  lengths = tf.constant([[1, 1], [1, 1], [1, 1]])
+  ranks = log_probs / decoding.length_penalty(lengths, 1.0)
+  assert decoding.settled(ranks, log_probs, finished, 1.0,
+                          20).numpy().tolist() == [False, False, False]
+  assert decoding.settled(ranks, log_probs, finished, 1.0,
+                          1).numpy().tolist() == [True, True, False]
+
+
+class CountingModelTestDouble(BigramModelTestDouble):
+  """The bigram model, except that a sentence whose source starts with
+  EOS_ID ends at once; counts the hypotheses each decode_step is given."""
+
+  def __init__(self, table):
+    super().__init__(table)
+    self.rows = tf.Variable(0)
+
+  def encode(self, source_ids):
+    ends_at_once = tf.cast(tf.equal(source_ids[:, :1], EOS), tf.float32)
+    return _Encoded([ends_at_once]), tf.zeros([tf.shape(source_ids)[0], 1])
+
+  def decode_step(self, tokens, state, encoded, keys):
+    self.rows.assign_add(tf.size(tokens))
+    log_probs, _, _ = super().decode_step(tokens, state, encoded, keys)
+    eos_only = tf.math.log(tf.one_hot(EOS, 6) + 1e-30)
+    return tf.where(state[0] > 0, eos_only, log_probs), state, None
+
+
+def test_settled_sentences_leave_the_batch():
+  never_ends = _table({vocabulary.BOS_ID: {A: 1.0}, A: {A: 0.9, B: 0.1},
+                       B: {A: 0.9, B: 0.1}})
+  model = CountingModelTestDouble(never_ends)
+  out = tf.function(_decode)(model, [[EOS], [7]], beam_size=2, max_length=6)
+  assert _hypotheses(out)[0] == []
+  assert out.lengths.numpy().tolist() == [0, 6]
+  # Step 1: both sentences (2 x 2 hypotheses); steps 2-6: only the second.
+  assert int(model.rows.numpy()) == 2 * 2 + 5 * 2
