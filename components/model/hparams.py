@@ -33,10 +33,7 @@ class HParams:
   validation_bleu: bool = True
   average_last_checkpoints: int = 0   # average the last N epochs' weights (>1)
   early_stopping_patience: int = 0    # epochs without a better BLEU (0: off)
-  # Batches group sentences of about the same length (the longer of source
-  # and target): one bucket per length up to 30, then wider. On Multi30k 96%
-  # of target positions are real tokens (86% with 7 buckets).
-  length_buckets: tuple = (*range(5, 30), 32, 35, 40, 50)
+  length_buckets: tuple = (8, 12, 16, 20, 25, 30, 40)
   shuffle_buffer: int = 30000
   max_decode_length: int = 50   # hard cap on generated tokens.
   decode_length_ratio: float = 2.0  # cap relative to the longest source...
