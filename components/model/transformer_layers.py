@@ -368,12 +368,12 @@ class TiedOutputProjection(tf.keras.layers.Layer):
     vocab_size: int, V.
 
   Call arguments:
-    x: [B, T, D].
+    x: [..., D], e.g. [B, T, D], or [N, D] for N target tokens.
     embeddings: [V, D], the target embedding matrix (owned by the embedding
       layer; only the bias [V] belongs to this layer).
 
   Returns:
-    logits [B, T, V] in the compute dtype.
+    logits [..., V] in the compute dtype.
   """
 
   def __init__(self, vocab_size: int, **kwargs):
@@ -386,5 +386,9 @@ class TiedOutputProjection(tf.keras.layers.Layer):
     super().build(input_shape)
 
   def call(self, x, embeddings):
-    logits = tf.einsum('btd,vd->btv', x, tf.cast(embeddings, x.dtype))
+    # One 2-D matmul for any rank: tf.einsum('...d,vd->...v') returns wrong
+    # values for 2-D x in TF 2.16 (checked in transformer_test.py).
+    flat = tf.reshape(x, [-1, tf.shape(x)[-1]])
+    logits = tf.matmul(flat, tf.cast(embeddings, x.dtype), transpose_b=True)
+    logits = tf.reshape(logits, tf.concat([tf.shape(x)[:-1], [-1]], 0))
     return logits + tf.cast(self.bias, x.dtype)

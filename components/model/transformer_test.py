@@ -14,6 +14,7 @@ from nmt_tfx.components.model import models
 from nmt_tfx.components.model import seq2seq
 from nmt_tfx.components.model import trainer
 from nmt_tfx.components.model import transformer
+from nmt_tfx.components.model import transformer_layers as layers
 from nmt_tfx.components.model import warm_start
 from nmt_tfx.components.model.hparams import HParams
 from nmt_tfx.components.preprocessing import PreprocessingConfig
@@ -283,3 +284,18 @@ def test_exports_reloads_and_warm_starts(tiny_transform, tmp_path):
   assert outcome.restored, outcome.reason
   for a, b in zip(restored.variables, model.variables):
     np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.name)
+
+
+def test_tied_projection_is_x_times_embeddings_transposed_at_any_rank():
+  """[B, T, D] and [N, D] inputs (training projects real tokens only);
+  tf.einsum('...d,vd->...v') gets the 2-D case wrong at these shapes."""
+  projection = layers.TiedOutputProjection(14)
+  embeddings = tf.random.stateless_normal([14, 32], seed=[1, 1])
+  x = tf.random.stateless_normal([64, 7, 32], seed=[2, 2])
+  projection.build(x.shape)
+  projection.bias.assign(tf.range(14.0))
+  expected = np.einsum('btd,vd->btv', x, embeddings) + np.arange(14.0)
+  np.testing.assert_allclose(projection(x, embeddings), expected, rtol=1e-5,
+                             atol=1e-4)
+  np.testing.assert_allclose(projection(tf.reshape(x, [-1, 32]), embeddings),
+                             expected.reshape([-1, 14]), rtol=1e-5, atol=1e-4)
