@@ -74,7 +74,9 @@ class AttentionDecoder(tf.keras.layers.Layer):
 
   Runs over a whole target sequence (teacher forcing, T steps at once) or
   one step (T = 1) with the same weights:
-  target_ids [B, T], state [h, c] -> logits [B, T, V], state, weights [B, T, S].
+  target_ids [B, T], state [h, c] -> outputs [B, T, D], state, weights
+  [B, T, S]. The outputs are the attentional hidden states; `project` maps
+  them to logits [..., V], so training can project only real target tokens.
   """
 
   def __init__(self, vocab_size: int, embedding_dim: int, units: int,
@@ -90,6 +92,14 @@ class AttentionDecoder(tf.keras.layers.Layer):
                                          name='attentional_hidden')
     self.project = tf.keras.layers.Dense(vocab_size, name='logits')
 
+  def build(self, input_shape):
+    # `project` is called from outside `call` (on real tokens only, see
+    # token_steps.py); building it here keeps its variables under this
+    # layer's name (decoder/logits/...), the names warm starts match.
+    with tf.name_scope(self.project.name):
+      self.project.build(tf.TensorShape([None, self.combine.units]))
+    super().build(input_shape)
+
   def call(self, target_ids, state, encoded: EncoderOutput,
            keys: Optional[tf.Tensor] = None, training=False
            ) -> Tuple[tf.Tensor, List[tf.Tensor], tf.Tensor]:
@@ -98,5 +108,4 @@ class AttentionDecoder(tf.keras.layers.Layer):
     context, weights = self.attention(outputs, encoded.memory, encoded.mask,
                                       keys=keys)
     hidden = self.combine(tf.concat([outputs, context], -1))
-    logits = self.project(self.dropout(hidden, training=training))
-    return logits, [h, c], weights
+    return self.dropout(hidden, training=training), [h, c], weights

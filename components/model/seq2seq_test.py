@@ -90,6 +90,26 @@ def test_label_smoothing_mixes_in_the_uniform_distribution():
       expected, rtol=1e-6)
 
 
+def test_loss_gradient_is_softmax_minus_one_hot_on_real_tokens():
+  """The same gradients as TF's fused sparse softmax cross-entropy, for
+  [B, T] labels and for the [N] (or Keras's [N, 1]) real-token labels."""
+  logits = tf.random.stateless_normal([2, 3, 7], seed=[3, 4])
+  labels = tf.constant([[4, 5, 0], [6, 1, 0]])
+  mask = tf.cast(labels > 0, tf.float32)
+  with tf.GradientTape(persistent=True) as tape:
+    tape.watch(logits)
+    fused = tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(
+        labels=labels, logits=logits) * mask) / 4.0
+    ours = seq2seq.masked_cross_entropy(labels, logits)
+    real = seq2seq.masked_cross_entropy(
+        tf.constant([[4], [5], [6], [1]]), tf.boolean_mask(logits, mask > 0))
+  np.testing.assert_allclose(ours, fused, rtol=1e-6)
+  np.testing.assert_allclose(real, fused, rtol=1e-6)
+  for loss in (ours, real):
+    np.testing.assert_allclose(tape.gradient(loss, logits),
+                               tape.gradient(fused, logits), atol=1e-7)
+
+
 def test_memorizes_a_handful_of_pairs_and_exports(tiny_transform, tmp_path):
   """Train a tiny model to overfit 16 pairs; the exported text signature must
   reproduce the training targets (real decoding, through the real transform)."""

@@ -6,6 +6,7 @@ from typing import Dict, NamedTuple, Tuple
 import tensorflow as tf
 
 from nmt_tfx.components.model import decoding
+from nmt_tfx.components.model import token_steps
 from nmt_tfx.components.model import transformer_layers as layers
 from nmt_tfx.components.model.hparams import HParams
 from nmt_tfx.components.text import vocabulary
@@ -20,11 +21,12 @@ class TransformerEncoded(NamedTuple):
   state: LayerKeyValues    # the decoder's initial cache: [B, 0, D] each
 
 
-class TransformerSeq2Seq(tf.keras.Model):
+class TransformerSeq2Seq(token_steps.TokenSteps, tf.keras.Model):
   """Pre-norm Transformer encoder and decoder with sinusoidal positions.
 
-  `call` is the teacher-forced training pass:
-  {'source_ids': [B, S], 'target_in': [B, T]} -> logits [B, T, V].
+  `call` is the teacher-forced pass:
+  {'source_ids': [B, S], 'target_in': [B, T]} -> logits [B, T, V]; it is
+  `output_logits(decoder_outputs(inputs))` (see token_steps.py).
   `encode` and `decode_step` are what autoregressive decoding uses: the
   decoder state is a cache of each layer's self-attention keys and values
   ([N, t, D] each after t tokens), so a step computes only the new position.
@@ -67,21 +69,28 @@ class TransformerSeq2Seq(tf.keras.Model):
     x = self.source_embedding(source_ids, training=training)
     return self.encoder(x, mask, training=training), mask
 
-  def _logits(self, hidden):
+  def output_logits(self, outputs: tf.Tensor) -> tf.Tensor:
+    """Decoder outputs [..., D] -> logits [..., V]."""
     if self.tie_target_embeddings:
-      return self.project(hidden, self.target_embedding.embeddings)
-    return self.project(hidden)
+      return self.project(outputs, self.target_embedding.embeddings)
+    return self.project(outputs)
 
   def _teacher_forced(self, inputs, training):
-    """-> logits [B, T, V], last layer's cross-attention [B, H, T, S]."""
+    """-> decoder outputs [B, T, D], last layer's cross-attention
+    [B, H, T, S]."""
     memory, mask = self._encode(inputs['source_ids'], training)
     x = self.target_embedding(inputs['target_in'], training=training)
-    hidden, weights, _ = self.decoder(x, mask, memory=memory,
-                                      training=training)
-    return self._logits(hidden), weights
+    outputs, weights, _ = self.decoder(x, mask, memory=memory,
+                                       training=training)
+    return outputs, weights
+
+  def decoder_outputs(self, inputs: Dict[str, tf.Tensor],
+                      training=False) -> tf.Tensor:
+    """Teacher forcing: -> the last decoder layer's outputs [B, T, D]."""
+    return self._teacher_forced(inputs, training)[0]
 
   def call(self, inputs: Dict[str, tf.Tensor], training=False) -> tf.Tensor:
-    return self._teacher_forced(inputs, training)[0]
+    return self.output_logits(self.decoder_outputs(inputs, training))
 
   def encode(self, source_ids: tf.Tensor
              ) -> Tuple[TransformerEncoded, LayerKeyValues]:
@@ -109,7 +118,8 @@ class TransformerSeq2Seq(tf.keras.Model):
                               training=False)
     hidden, weights, state = self.decoder(
         x, encoded.mask, memory_key_values=keys, cache=state, training=False)
-    log_probs = decoding.next_token_log_probs(self._logits(hidden)[:, 0])
+    log_probs = decoding.next_token_log_probs(
+        self.output_logits(hidden[:, 0]))
     return log_probs, state, tf.reduce_mean(weights, axis=1)[:, 0]
 
   def attention_weights(self, source_ids: tf.Tensor, target_in: tf.Tensor
