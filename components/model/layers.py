@@ -7,6 +7,7 @@ from typing import List, NamedTuple, Optional, Tuple
 
 import tensorflow as tf
 
+from nmt_tfx.components.model import fused_lstm
 from nmt_tfx.components.text import vocabulary
 
 
@@ -54,7 +55,8 @@ class BiLSTMEncoder(tf.keras.layers.Layer):
                                                name='embedding')
     self.dropout = tf.keras.layers.Dropout(dropout)
     self.rnn = tf.keras.layers.Bidirectional(
-        tf.keras.layers.LSTM(units, return_sequences=True, return_state=True),
+        fused_lstm.FusedLSTM(units, return_sequences=True, return_state=True,
+                             name='lstm'),
         name='bilstm')
     self.bridge_h = tf.keras.layers.Dense(decoder_units, activation='tanh',
                                           name='bridge_h')
@@ -85,7 +87,7 @@ class AttentionDecoder(tf.keras.layers.Layer):
     self.embedding = tf.keras.layers.Embedding(vocab_size, embedding_dim,
                                                name='embedding')
     self.dropout = tf.keras.layers.Dropout(dropout)
-    self.rnn = tf.keras.layers.LSTM(units, return_sequences=True,
+    self.rnn = fused_lstm.FusedLSTM(units, return_sequences=True,
                                     return_state=True, name='lstm')
     self.attention = BahdanauAttention(attention_units, name='attention')
     self.combine = tf.keras.layers.Dense(units, activation='tanh',
