@@ -89,7 +89,8 @@ def masked_cross_entropy(labels: tf.Tensor, logits: tf.Tensor,
   labels = _labels_like(labels, logits)
   mask = tf.cast(tf.not_equal(labels, 0), logits.dtype)
   # log-sum-exp minus the label's logit: TF's fused sparse softmax
-  # cross-entropy kernel takes 1.6x as long on CPU (fewer threads).
+  # cross-entropy kernel took 1.6x as long here (forward and backward,
+  # 800 x 8,016 logits, 2 CPU cores).
   log_normalizer = tf.reduce_logsumexp(logits, axis=-1)
   losses = log_normalizer - tf.gather(logits, labels,
                                       batch_dims=len(logits.shape) - 1)
