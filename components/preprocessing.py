@@ -33,6 +33,9 @@ class PreprocessingConfig:
   min_frequency: int = 2
   # WordPiece subwords, learned from the training split.
   subword_vocab_size: int = 8000   # at most, per vocabulary; reserved included.
+  # Learned from this many of the most frequent words (its cost is bounded by
+  # it, not by the corpus); rarer words are spelled with the learned pieces.
+  subword_learning_words: int = 50000
   joint_vocabulary: bool = True    # one vocabulary for both languages.
   max_source_length: int = 50
   max_target_length: int = 50

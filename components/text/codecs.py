@@ -56,7 +56,7 @@ def encode(source: tf.Tensor, target: tf.Tensor, config
                 target_words, vocabulary.TARGET_VOCAB,
                 config.target_vocab_size, config.min_frequency))
   learn = lambda texts, name: subword.learn_vocabulary(
-      texts, name, config.subword_vocab_size)
+      texts, name, config.subword_vocab_size, config.subword_learning_words)
   source_asset, target_asset = _wordpiece_assets(config)
   if config.joint_vocabulary:
     source_vocab = target_vocab = learn(

@@ -1,9 +1,10 @@
 """WordPiece subwords, learned by Transform and applied in-graph.
 
 `learn_vocabulary` is a tensorflow-transform analyzer: during Transform's
-analysis pass it counts the words of the training split and learns a
-WordPiece vocabulary from them (tensorflow-text's learner, as BERT's vocab
-tools use), stored as an asset of the transform graph like `tft.vocabulary`
+analysis pass it counts the words of the training split across workers and
+learns a WordPiece vocabulary from the most frequent of them
+(text/wordpiece_learner.py: tensorflow-text's learner, as BERT's vocab tools
+use, at a cost bounded whatever the corpus size), stored as an asset of the transform graph like `tft.vocabulary`
 stores words. `WordPieces` applies it with tensorflow-text ops, so Transform,
 the Trainer and the served SavedModel split words the same way. The vocabulary
 starts with the ids of `vocabulary` (PAD 0, UNK 1, BOS 2, EOS 3), so the rest
@@ -22,15 +23,15 @@ import apache_beam as beam
 import numpy as np
 import tensorflow as tf
 import tensorflow_text as tf_text
-from tensorflow_text.tools.wordpiece_vocab import wordpiece_tokenizer_learner_lib as learner
 import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
 # TFT's own table helper (tft.apply_vocabulary uses it); pinned with TFT 1.16.
 from tensorflow_transform import tf_utils as tft_utils
 
 from nmt_tfx.components.text import vocabulary
+from nmt_tfx.components.text import wordpiece_learner
 
-JOINER = '##'   # marks a piece that continues the word before it
+JOINER = wordpiece_learner.JOINER
 
 
 def vocabulary_filename(asset_name: str) -> str:
@@ -41,21 +42,22 @@ def vocabulary_filename(asset_name: str) -> str:
 def learn_pieces(word_counts: Iterable[Tuple[str, int]], vocab_size: int
                  ) -> List[str]:
   """WordPiece vocabulary (reserved tokens first) of at most `vocab_size`."""
-  pieces = learner.learn(sorted(word_counts), vocab_size,
-                         reserved_tokens=list(vocabulary.RESERVED_TOKENS),
-                         lower_thresh=1, joiner=JOINER)
+  pieces = wordpiece_learner.learn(list(word_counts), vocab_size,
+                                   vocabulary.RESERVED_TOKENS)
   if list(pieces[:vocabulary.NUM_RESERVED]) != list(vocabulary.RESERVED_TOKENS):
     raise AssertionError(f'reserved tokens not first: {pieces[:6]}')
   return list(pieces)
 
 
 class _LearnWordPieces(tft_beam.experimental.PTransformAnalyzer):
-  """Batches of word columns -> the path of a learned WordPiece vocabulary."""
+  """Batches of word columns -> the path of a learned WordPiece vocabulary,
+  learned on the `max_words` most frequent words."""
 
-  def __init__(self, filename: str, vocab_size: int):
+  def __init__(self, filename: str, vocab_size: int, max_words: int):
     super().__init__()
     self._filename = filename
     self._vocab_size = vocab_size
+    self._max_words = max_words
 
   def _write(self, word_counts: List[Tuple[str, int]]) -> np.ndarray:
     path = os.path.join(self.base_temp_dir, self._filename)
@@ -66,22 +68,19 @@ class _LearnWordPieces(tft_beam.experimental.PTransformAnalyzer):
 
   def expand(self, batches):
     return (batches
-            | 'Words' >> beam.FlatMap(
-                lambda columns: [w.decode('utf-8') for column in columns
-                                 for w in np.ravel(column)])
-            | 'Count' >> beam.combiners.Count.PerElement()
-            | 'All' >> beam.combiners.ToList()
+            | 'CountWords' >> wordpiece_learner.CountWords(self._max_words)
             | 'Learn' >> beam.Map(self._write))
 
 
 def learn_vocabulary(words: Sequence[tf.Tensor], asset_name: str,
-                     vocab_size: int) -> tf.Tensor:
+                     vocab_size: int, max_words: int) -> tf.Tensor:
   """Analyzer: flat string tensors of words -> asset path of one WordPiece
-  vocabulary learned on all of them (joint when given both languages)."""
+  vocabulary learned on the `max_words` most frequent of them (joint when
+  given both languages)."""
   filename = vocabulary_filename(asset_name)
   (path,) = tft.experimental.ptransform_analyzer(
       inputs=list(words),
-      ptransform=_LearnWordPieces(filename, vocab_size),
+      ptransform=_LearnWordPieces(filename, vocab_size, max_words),
       output_dtypes=[tf.string], output_shapes=[[]],
       # What the graph holds before analysis: a valid, reserved-only file.
       output_asset_default_values=[
