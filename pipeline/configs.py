@@ -5,7 +5,7 @@ that ship with the project (``default`` is the README's main job).
 """
 import dataclasses
 import os
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 from nmt_tfx import schemas
 from nmt_tfx.pipeline import beam_profiles
@@ -28,6 +28,9 @@ class PipelineConfig:
   hparams: HParams = HParams()
   train_steps: int = 3000
   eval_steps: int = 16
+  # Fraction of the examples StatisticsGen reads (None: all). For corpora of
+  # millions of pairs a sample describes the data as well, at its cost.
+  statistics_sample_rate: Optional[float] = None
   bleu_floor: float = 5.0          # on the eval split, cased sacreBLEU.
   regression_margin: float = 1.0   # BLEU points allowed below production.
   num_samples: int = 10

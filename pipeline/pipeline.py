@@ -2,6 +2,7 @@
 import dataclasses
 from typing import Any
 
+import tensorflow_data_validation as tfdv
 from tfx import v1 as tfx
 from tfx.components import FileBasedExampleGen
 from google.protobuf import json_format
@@ -64,8 +65,14 @@ def create_pipeline(config: PipelineConfig, *, data_dir: str,
       custom_executor_spec=executor_spec.BeamExecutorSpec(
           example_gen.Executor)).with_id('ParallelTextExampleGen')
 
+  # Bounded whatever the corpus size: sketches for top-k and distinct counts
+  # (TFDV's exact ones count every distinct sentence), and a sample of the
+  # examples where the configuration asks for one.
   statistics = tfx.components.StatisticsGen(
-      examples=examples.outputs['examples'])
+      examples=examples.outputs['examples'],
+      stats_options=tfdv.StatsOptions(
+          sample_rate=config.statistics_sample_rate,
+          use_sketch_based_topk_uniques=True))
   schema = tfx.components.ImportSchemaGen(schema_file=config.schema_file)
   validator = tfx.components.ExampleValidator(
       statistics=statistics.outputs['statistics'],
@@ -78,6 +85,10 @@ def create_pipeline(config: PipelineConfig, *, data_dir: str,
       schema=gate.outputs['validated_schema'],
       preprocessing_fn=PREPROCESSING_FN,
       custom_config=dataclasses.asdict(config.preprocessing),
+      # StatisticsGen has described the raw data already; the statistics
+      # Transform computes by default (of raw and transformed data) would be
+      # two more passes over the corpus that nothing reads.
+      disable_statistics=True,
       splits_config=tfx.proto.SplitsConfig(analyze=['train'],
                                            transform=['train', 'eval']))
   train_args = tfx.proto.TrainArgs(splits=['train'],
