@@ -52,10 +52,11 @@ def _write(path, pairs):
 def _files(tmp_path, count=4, per_file=24, seed=0):
   """`count` files; every id in file k is 4 + k; lengths 1..12 tokens."""
   rng = np.random.default_rng(seed)
+  def pair(k):
+    return ([4 + k] * int(rng.integers(1, 13)),
+            [4 + k] * int(rng.integers(1, 12)))
   return [_write(tmp_path / f'data-{k}.gz',
-                 [([4 + k] * int(rng.integers(1, 13)),
-                   [4 + k] * int(rng.integers(1, 12))) for _ in range(per_file)])
-          for k in range(count)]
+                 [pair(k) for _ in range(per_file)]) for k in range(count)]
 
 
 def _batches(files, hparams, plan, training, count):
@@ -63,12 +64,6 @@ def _batches(files, hparams, plan, training, count):
                            training=training)
   return [(f['source_ids'].numpy(), f['target_in'].numpy(), labels.numpy())
           for f, labels in ds.take(count)]
-
-
-def _all_pairs(files):
-  return [(e['source_length'], e['target_length'])
-          for e in tf.data.TFRecordDataset(files, 'GZIP').map(
-              lambda r: tf.io.parse_single_example(r, SPEC)).as_numpy_iterator()]
 
 
 def test_pairs_over_the_caps_are_dropped_not_truncated(tmp_path):
@@ -115,7 +110,9 @@ def test_buckets_are_token_mass_quantiles_of_the_sample():
                                                   max_target_length=40))
   assert short.boundaries != plan.boundaries       # follows the data
   # sentences a batch = budget // the bucket's longest length
-  assert plan.batch_sizes == [1000 // (b - 1) for b in plan.boundaries] + [25]
+  budget = HParams().batch_tokens
+  assert plan.batch_sizes == [budget // (b - 1) for b in plan.boundaries] + [
+      budget // 40]
 
 
 def test_over_cap_estimate_and_explicit_buckets():
@@ -142,10 +139,11 @@ def _ops(dataset):
 def test_no_cache_unless_asked(tmp_path):
   files = _files(tmp_path, count=1)
   plan = inputs.BatchPlan([], [4], 100, 0.0, 0)
-  make = lambda h: inputs.make_dataset(files, _TransformOutput(), h, CAPS,  # pylint: disable=unnecessary-lambda-assignment
-                                       plan, training=True)
-  assert not any('Cache' in op for op in _ops(make(HParams())))
-  assert any('Cache' in op for op in _ops(make(HParams(cache_dataset=True))))
+  def ops(hparams):
+    return _ops(inputs.make_dataset(files, _TransformOutput(), hparams, CAPS,
+                                    plan, training=True))
+  assert not any('Cache' in op for op in ops(HParams()))
+  assert any('Cache' in op for op in ops(HParams(cache_dataset=True)))
 
 
 def test_training_batches_mix_files_even_without_a_shuffle_buffer(tmp_path):
@@ -198,8 +196,8 @@ def test_validation_batches_are_a_bounded_sample_in_length_order(tmp_path):
   lengths = [int(n) for _, lengths in batches for n in lengths.numpy()]
   assert lengths == sorted(lengths) and max(lengths) == 10   # capped
   rows = [row[row > 0].tolist() for ids, _ in batches for row in ids.numpy()]
-  for row, reference, source in zip(
-      rows, references, sorted((p[0] for p in pairs[:30]), key=lambda s: min(len(s), 10))):
+  expected = sorted((p[0] for p in pairs[:30]), key=lambda s: min(len(s), 10))
+  for row, reference, source in zip(rows, references, expected):
     assert row == source[:10]                     # aligned with its target
     assert reference.split()[:10] == [str(i) for i in row]
   assert all(ids.shape[0] * ids.shape[1] <= 40 and ids.numpy()[:, -1].any()
