@@ -102,14 +102,15 @@ def tiny_export(tiny_transform, tmp_path_factory) -> pathlib.Path:
       serving_model_dir=str(export_dir), log_dir=None, train_steps=20,
       eval_steps=1, custom_config=dict(
           embedding_dim=16, encoder_units=16, decoder_units=32,
-          attention_units=16, batch_size=8, steps_per_epoch=20,
-          validation_bleu=False))   # seq2seq_test covers it
+          attention_units=16, batch_tokens=64, steps_per_epoch=20,
+          validation_bleu=False,    # seq2seq_test covers it
+          preprocessing=TINY_PREPROCESSING))
   return export_dir
 
 
 # --- End-to-end runs of the CLI (tests/) -----------------------------------
 E2E_HPARAMS = dict(embedding_dim=64, encoder_units=64, decoder_units=128,
-                   attention_units=64, dropout=0.0, batch_size=32,
+                   attention_units=64, dropout=0.0, batch_tokens=400,
                    learning_rate=0.01, steps_per_epoch=100)
 E2E_TRAIN, E2E_EVAL = 300, 60
 

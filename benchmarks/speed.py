@@ -29,6 +29,8 @@ import time
 os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
+SEED_BATCH_SENTENCES = 64   # the seed-style baseline's (tutorial's) batch
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import stages  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -97,6 +99,7 @@ def stage_peak(args) -> dict:
 def _training_setup(args, bucketed: bool = True):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   import tensorflow_transform as tft  # pylint: disable=g-import-not-at-top
+  from nmt_tfx.components.model import inputs  # pylint: disable=g-import-not-at-top
   from nmt_tfx.components.model import trainer  # pylint: disable=g-import-not-at-top
   from nmt_tfx.components.text import codecs  # pylint: disable=g-import-not-at-top
   from nmt_tfx.pipeline import configs  # pylint: disable=g-import-not-at-top
@@ -104,15 +107,16 @@ def _training_setup(args, bucketed: bool = True):
   hparams = configs.CONFIGS['default'].hparams
   if args.precision != 'float32':
     hparams = dataclasses.replace(hparams, precision=args.precision)
-  if not bucketed:   # the tutorial's data path: shuffled, padded per batch
-    hparams = dataclasses.replace(hparams, length_buckets=())
   run = RunArtifacts(_run_dir(args))
   tto = tft.TFTransformOutput(run.transform_graph)
   codec = codecs.load(tto, config.preprocessing)
   sizes = (codec.source_vocab_size, codec.target_vocab_size)
   tf.keras.utils.set_random_seed(hparams.seed)
+  plan = inputs.plan_batches(run.train_files, hparams, config.preprocessing)
+  if not bucketed:   # the tutorial's data path: shuffled, padded per batch
+    plan = plan._replace(boundaries=[], batch_sizes=[SEED_BATCH_SENTENCES])
   dataset = trainer.make_dataset(run.train_files, tto, hparams,
-                                 hparams.batch_size, training=True)
+                                 config.preprocessing, plan, training=True)
   return hparams, sizes, dataset
 
 
@@ -197,7 +201,8 @@ def stage_decode(args) -> dict:
   outcome = warm_start.restore_variables(model, run.model)
   assert outcome.restored, outcome.reason
   # The exported preprocessing, run eagerly for the Python loop.
-  translator = export.Translator(model, tto, config.hparams, codec)
+  translator = export.Translator(model, tto, config.hparams, codec,
+                                 config.preprocessing)
 
   rows = []
   for beam in (1, 5):

@@ -1,15 +1,18 @@
-"""The Transform stage: raw `source`/`target` text -> padded id sequences.
+"""The Transform stage: raw `source`/`target` text -> variable-length ids.
 
-Outputs (per example):
-  source_ids     int64 [max_source_length]  tokens, truncated, PAD-padded
-  source_length  int64 []                   real length of source_ids
-  target_in      int64 [max_target_length]  BOS + target (decoder input)
-  target_out     int64 [max_target_length]  target + EOS (decoder labels)
-  target_length  int64 []                   real length of target_in/out
-  target_text    string []                  the raw target, kept for BLEU
+Outputs (per example; nothing is padded or truncated here):
+  source_ids     int64 [S] (ragged)  source tokens
+  source_length  int64 []            S
+  target_in      int64 [T] (ragged)  BOS + target tokens (decoder input)
+  target_out     int64 [T] (ragged)  target tokens + EOS (decoder labels)
+  target_length  int64 []            T (target tokens + 1)
+  target_text    string []           the raw target, kept for BLEU
 
-At serving time the same graph is applied to `source` alone; the target
-outputs are pruned away by tensorflow-transform.
+The length caps (`max_source_length`, `max_target_length`) are applied by
+the consumers: the Trainer drops the pairs that exceed them
+(components/model/trainer.py), the served model truncates the sources
+(components/model/export.py). At serving time the same graph is applied to
+`source` alone; the target outputs are pruned away by tensorflow-transform.
 """
 import dataclasses
 from typing import Any, Dict, Optional
@@ -37,6 +40,8 @@ class PreprocessingConfig:
   # it, not by the corpus); rarer words are spelled with the learned pieces.
   subword_learning_words: int = 50000
   joint_vocabulary: bool = True    # one vocabulary for both languages.
+  # Tokens: source ids; target_in/target_out (the target plus BOS or EOS).
+  # Longer training pairs are dropped, longer served sources truncated.
   max_source_length: int = 50
   max_target_length: int = 50
 
@@ -46,32 +51,27 @@ class PreprocessingConfig:
     return cls(**{k: v for k, v in (values or {}).items() if k in known})
 
 
-def _pad(ids: tf.RaggedTensor, length: int) -> tf.Tensor:
-  return ids.to_tensor(vocabulary.PAD_ID, shape=[None, length])
-
-
-def _column(ids_rows: tf.Tensor, value: int) -> tf.RaggedTensor:
+def _column(rows: tf.Tensor, value: int) -> tf.RaggedTensor:
+  """[rows, 1] ragged, every entry `value`."""
   return tf.RaggedTensor.from_tensor(
-      tf.fill([ids_rows, 1], tf.constant(value, tf.int64)))
+      tf.fill([rows, 1], tf.constant(value, tf.int64)))
 
 
 def preprocessing_fn(inputs: Dict[str, tf.Tensor],
                      custom_config: Optional[Dict[str, Any]] = None
                      ) -> Dict[str, tf.Tensor]:
   config = PreprocessingConfig.from_dict(custom_config)
-  outputs = {}
   target_text = tf.reshape(inputs[TARGET], [-1])
   source_ids, target_ids = codecs.encode(tf.reshape(inputs[SOURCE], [-1]),
                                          target_text, config)
-  source_ids = source_ids[:, :config.max_source_length]
-  outputs['source_ids'] = _pad(source_ids, config.max_source_length)
-  outputs['source_length'] = source_ids.row_lengths()
-  target_ids = target_ids[:, :config.max_target_length - 1]
   rows = target_ids.nrows()
   target_in = tf.concat([_column(rows, vocabulary.BOS_ID), target_ids], axis=1)
-  target_out = tf.concat([target_ids, _column(rows, vocabulary.EOS_ID)], axis=1)
-  outputs['target_in'] = _pad(target_in, config.max_target_length)
-  outputs['target_out'] = _pad(target_out, config.max_target_length)
-  outputs['target_length'] = target_in.row_lengths()
-  outputs['target_text'] = target_text
-  return outputs
+  return {
+      'source_ids': source_ids,
+      'source_length': source_ids.row_lengths(),
+      'target_in': target_in,
+      'target_out': tf.concat(
+          [target_ids, _column(rows, vocabulary.EOS_ID)], axis=1),
+      'target_length': target_in.row_lengths(),
+      'target_text': target_text,
+  }

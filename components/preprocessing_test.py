@@ -31,7 +31,7 @@ def transformed(tmp_path_factory):
   return _transformed(run_transform(PAIRS, tmp_path_factory.mktemp('t'), CONFIG))
 
 
-def test_ids_padding_truncation_and_shift(transformed):
+def test_ids_unpadded_untruncated_and_shifted(transformed):
   tft_out, rows = transformed
   target_vocab = tft_out.vocabulary_by_name(vocab.TARGET_VOCAB)
   # min_frequency=2 keeps only tokens seen twice in the training data.
@@ -44,18 +44,18 @@ def test_ids_padding_truncation_and_shift(transformed):
   assert row['target_out'].numpy().tolist() == words + [vocab.EOS_ID]
   assert row['target_length'].numpy() == 5
 
-  row = rows['eine katze läuft .']   # unknown words -> UNK, then padding
+  row = rows['eine katze läuft .']   # unknown words -> UNK
   assert row['target_in'].numpy().tolist() == [
       vocab.BOS_ID, vocab.UNK_ID, vocab.UNK_ID, ids['läuft'], ids['.']]
 
-  row = rows['der satz ist so lang']  # truncated to max lengths
-  assert row['source_ids'].shape == (6,) and row['source_length'].numpy() == 6
-  assert row['target_out'].numpy().tolist()[-1] == vocab.EOS_ID
-  assert row['target_length'].numpy() == 5
+  # Longer than both caps (6 and 5): kept whole; the Trainer drops it.
+  row = rows['der satz ist so lang']
+  assert row['source_ids'].shape == (8,) and row['source_length'].numpy() == 8
+  assert row['target_out'].numpy().tolist() == [vocab.UNK_ID] * 5 + [vocab.EOS_ID]
+  assert row['target_length'].numpy() == 6
 
-  row = rows['ein hund schläft .']
-  assert row['source_length'].numpy() == 4
-  np.testing.assert_array_equal(row['source_ids'].numpy()[4:], [0, 0])
+  row = rows['ein hund schläft .']   # no padding
+  assert row['source_length'].numpy() == 4 and row['source_ids'].shape == (4,)
 
 
 def test_serving_applies_the_same_graph_to_source_alone(transformed):
@@ -63,5 +63,5 @@ def test_serving_applies_the_same_graph_to_source_alone(transformed):
   layer = tft_out.transform_features_layer()
   served = layer({'source': tf.constant([['a dog runs .']])})
   assert 'target_in' not in served
-  np.testing.assert_array_equal(served['source_ids'].numpy()[0],
+  np.testing.assert_array_equal(served['source_ids'].to_list()[0],
                                 rows['ein hund läuft .']['source_ids'].numpy())

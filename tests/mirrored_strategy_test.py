@@ -23,7 +23,7 @@ SCRIPT = textwrap.dedent('''
         log_dir=None, train_steps=60, eval_steps=1,
         custom_config=dict(embedding_dim=32, encoder_units=32,
                            decoder_units=64, attention_units=32, dropout=0.0,
-                           batch_size=8, learning_rate=0.01,
+                           batch_tokens=64, learning_rate=0.01,
                            steps_per_epoch=20, shuffle_buffer=16))
     print(json.dumps({
         'replicas': history.model.distribute_strategy.num_replicas_in_sync,

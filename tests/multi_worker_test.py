@@ -10,7 +10,7 @@ import sys
 from nmt_tfx.components.model.export import SavedModelTranslator
 
 CUSTOM_CONFIG = dict(embedding_dim=16, encoder_units=16, decoder_units=32,
-                     attention_units=16, dropout=0.0, batch_size=4,
+                     attention_units=16, dropout=0.0, batch_tokens=32,
                      learning_rate=0.01, steps_per_epoch=5, shuffle_buffer=16,
                      validation_bleu=False)   # not covered here: see the README
 

@@ -81,6 +81,13 @@ def training_table(summary: dict) -> Table:
   rows = [[key, str(summary[key])] for key in
           ('epochs', 'planned_epochs', 'steps', 'replicas', 'global_batch')
           if key in summary]
+  batches = summary.get('batches') or {}
+  if batches:
+    rows += [['tokens a batch', str(batches['batch_tokens'])],
+             ['length buckets', str(batches['boundaries'])],
+             ['sentences a batch', str(batches['batch_sizes'])],
+             ['over the length caps (dropped)',
+              f"{100 * batches['over_cap']:.2f}% of {batches['sampled']}"]]
   if 'fit_seconds' in summary:
     rows.append(['fit time (s)', _number(summary['fit_seconds'], 1)])
   selection = summary.get('selection') or {}

@@ -37,6 +37,7 @@ from nmt_tfx.components.data import features
 from nmt_tfx.components.model import decoding
 from nmt_tfx.components.model import keras_tracing
 from nmt_tfx.components.model.hparams import HParams
+from nmt_tfx.components.preprocessing import PreprocessingConfig
 from nmt_tfx.components.serving.contract import EXAMPLES_INPUT
 from nmt_tfx.components.serving.contract import EXAMPLES_SIGNATURE
 from nmt_tfx.components.serving.contract import BEAM_SIZE_INPUT
@@ -61,8 +62,10 @@ SOURCE_TOKENS, TARGET_TOKENS, ATTENTION_WEIGHTS = (
 class Translator(tf.Module):
   """Wraps a trained model with its preprocessing and postprocessing."""
 
-  def __init__(self, model, tf_transform_output, hparams: HParams, codec):
-    """`codec`: text/codecs.load(...) for the same transform output."""
+  def __init__(self, model, tf_transform_output, hparams: HParams, codec,
+               preprocessing: PreprocessingConfig):
+    """`codec`: text/codecs.load(...) for the same transform output;
+    `preprocessing`: its configuration (the length caps)."""
     super().__init__()
     self.model = model
     # The weights by their Keras names, for warm starts and inspection of the
@@ -71,14 +74,25 @@ class Translator(tf.Module):
     self.tft_layer = tf_transform_output.transform_features_layer()
     self.codec = codec
     self._hparams = hparams
+    self._preprocessing = preprocessing
+
+  @staticmethod
+  def _dense(ids: tf.RaggedTensor, limit: int):
+    """ids [B, (n)] -> (ids [B, L] PAD-padded, lengths [B] int64): each row
+    cut to `limit`, L the longest row (at least 1)."""
+    ids = ids[:, :limit]
+    dense = ids.to_tensor(vocabulary.PAD_ID)
+    missing = tf.maximum(1 - tf.shape(dense)[1], 0)   # all rows empty
+    return (tf.pad(dense, [[0, 0], [0, missing]],
+                   constant_values=vocabulary.PAD_ID), ids.row_lengths())
 
   def prepare_source(self, text):
-    """text [B] -> source_ids [B, S] (trimmed to the longest), source_length
-    [B], and the bound on generated tokens: what every decoder is given."""
+    """text [B] -> source_ids [B, S] (at most max_source_length tokens,
+    trimmed to the longest), source_length [B], and the bound on generated
+    tokens: what every decoder is given."""
     transformed = self.tft_layer({features.SOURCE: tf.reshape(text, [-1, 1])})
-    source_length = transformed['source_length']
-    source_ids = transformed['source_ids'][:, :tf.maximum(
-        tf.cast(tf.reduce_max(source_length), tf.int32), 1)]
+    source_ids, source_length = self._dense(
+        transformed['source_ids'], self._preprocessing.max_source_length)
     max_length = decoding.max_output_length_for(source_length, self._hparams)
     return source_ids, source_length, max_length
 
@@ -141,19 +155,27 @@ class Translator(tf.Module):
     transformed = self.tft_layer({
         features.SOURCE: tf.reshape(text, [-1, 1]),
         features.TARGET: tf.reshape(translation, [-1, 1])})
-    source_length = tf.cast(transformed['source_length'], tf.int32)
-    target_length = tf.cast(transformed['target_length'], tf.int32)
-    s = tf.maximum(tf.reduce_max(source_length), 1)
-    t = tf.maximum(tf.reduce_max(target_length), 1)
-    source_ids = transformed['source_ids'][:, :s]
-    weights = self.model.attention_weights(source_ids,
-                                           transformed['target_in'][:, :t])
+    source_ids, source_length = self._dense(
+        transformed['source_ids'], self._preprocessing.max_source_length)
+    # At most max_target_length: BOS + tokens, and the same tokens + EOS.
+    target_in = transformed['target_in'][
+        :, :self._preprocessing.max_target_length]
+    eos = tf.RaggedTensor.from_tensor(tf.fill(
+        [target_in.nrows(), 1], tf.constant(vocabulary.EOS_ID, tf.int64)))
+    target_out, _ = self._dense(tf.concat([target_in[:, 1:], eos], axis=1),
+                                self._preprocessing.max_target_length)
+    target_in, target_length = self._dense(
+        target_in, self._preprocessing.max_target_length)
+    source_length = tf.cast(source_length, tf.int32)
+    target_length = tf.cast(target_length, tf.int32)
+    s, t = tf.shape(source_ids)[1], tf.shape(target_in)[1]
+    weights = self.model.attention_weights(source_ids, target_in)
     weights *= (tf.sequence_mask(target_length, t, tf.float32)[:, :, None] *
                 tf.sequence_mask(source_length, s, tf.float32)[:, None, :])
     return {SOURCE_TOKENS: self._labels(source_ids, source_length,
                                         self.codec.source_pieces),
-            TARGET_TOKENS: self._labels(transformed['target_out'][:, :t],
-                                        target_length, self.codec.target_pieces),
+            TARGET_TOKENS: self._labels(target_out, target_length,
+                                        self.codec.target_pieces),
             ATTENTION_WEIGHTS: weights}
 
 
@@ -220,11 +242,17 @@ class SavedModelTranslator:
 
   def __call__(self, sentences: Sequence[str], batch_size: int = 64
                ) -> List[str]:
-    translations = []
-    for start in range(0, len(sentences), batch_size):
-      batch = tf.constant(list(sentences[start:start + batch_size]), tf.string)
+    """Translations in the order of `sentences`, decoded `batch_size` at a
+    time in order of length (whitespace tokens), so a batch pads little."""
+    order = sorted(range(len(sentences)),
+                   key=lambda i: len(sentences[i].split()))
+    translations = [''] * len(sentences)
+    for start in range(0, len(order), batch_size):
+      indices = order[start:start + batch_size]
+      batch = tf.constant([sentences[i] for i in indices], tf.string)
       out = self._fn(**{TEXT_INPUT: batch})[TRANSLATION_OUTPUT]
-      translations.extend(t.decode('utf-8') for t in out.numpy())
+      for i, text in zip(indices, out.numpy()):
+        translations[i] = text.decode('utf-8')
     return translations
 
   def attention(self, sentences: Sequence[str], translations: Sequence[str]

@@ -143,3 +143,41 @@ def test_weights_of_a_model_saved_with_keras_layer_traces(tmp_path):
           if 'call_and_return_conditional_losses' in f]
   variables = export.model_variables(tf.saved_model.load(str(tmp_path)))
   assert [v.shape.as_list() for v in variables] == [[2, 3], [3]]
+
+
+def test_served_sources_are_capped_at_max_source_length(loaded):
+  huge = ' '.join(['dog'] * 500)
+  out = loaded.attention(tf.constant([huge, 'A dog.']), tf.constant(['', '']))
+  assert out[export.SOURCE_TOKENS].shape[1] == TINY_PREPROCESSING[
+      'max_source_length']
+  served = loaded.signatures[contract.TRANSLATE_SIGNATURE](
+      text=tf.constant([huge]))
+  assert served[contract.LENGTH_OUTPUT].numpy()[0] <= 50
+
+
+class _RecordingTranslator(SavedModelTranslator):
+  """SavedModelTranslator over a stand-in signature that upper-cases."""
+
+  def __init__(self):  # pylint: disable=super-init-not-called
+    self.batches = []
+
+    def fn(**inputs):
+      batch = [t.decode() for t in inputs[contract.TEXT_INPUT].numpy()]
+      self.batches.append(batch)
+      return {contract.TRANSLATION_OUTPUT: tf.constant([t.upper()
+                                                         for t in batch])}
+    self._fn = fn
+
+
+def test_decodes_in_length_order_and_returns_the_input_order():
+  sentences = ['a b c d e', 'a', 'a b c', '', 'a b', 'a b c d e f g']
+  translate = _RecordingTranslator()
+  assert translate(sentences, batch_size=2) == [s.upper() for s in sentences]
+  assert translate.batches == [['', 'a'], ['a b', 'a b c'],
+                               ['a b c d e', 'a b c d e f g']]
+
+
+def test_length_ordered_decoding_equals_unsorted_decoding(translator):
+  sentences = SENTENCES + ['Two men and a woman are sitting on a bench.', 'A']
+  unsorted = [translator([s])[0] for s in sentences]
+  assert translator(sentences, batch_size=3) == unsorted

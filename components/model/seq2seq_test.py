@@ -3,7 +3,7 @@ import json
 import numpy as np
 import tensorflow as tf
 
-from conftest import read_multi30k
+from conftest import TINY_PREPROCESSING, read_multi30k
 from nmt_tfx.components.model import export
 from nmt_tfx.components.model import seq2seq
 from nmt_tfx.components.model import trainer
@@ -114,8 +114,9 @@ def test_memorizes_a_handful_of_pairs_and_exports(tiny_transform, tmp_path):
   """Train a tiny model to overfit 16 pairs; the exported text signature must
   reproduce the training targets (real decoding, through the real transform)."""
   config = dict(embedding_dim=64, encoder_units=64, decoder_units=128,
-                attention_units=64, dropout=0.0, batch_size=16,
-                learning_rate=0.01, steps_per_epoch=50, shuffle_buffer=16)
+                attention_units=64, dropout=0.0, batch_tokens=96,
+                learning_rate=0.01, steps_per_epoch=50, shuffle_buffer=16,
+                preprocessing=TINY_PREPROCESSING)
   files = str(tiny_transform / 'data*')
   export_dir = str(tmp_path / 'export')
   history = trainer.train_and_export(
@@ -128,8 +129,13 @@ def test_memorizes_a_handful_of_pairs_and_exports(tiny_transform, tmp_path):
   val_bleu = history.history['val_bleu']
   assert len(val_bleu) == 6 and max(val_bleu) > 99 > val_bleu[0]
   with open(tmp_path / 'logs' / trainer.TRAINING_SUMMARY) as f:
-    selection = json.load(f)['selection']
-  assert selection['val_bleu'] == max(val_bleu)
+    summary = json.load(f)
+  assert summary['selection']['val_bleu'] == max(val_bleu)
+  # The batch plan derived from the data: buckets, sentences a batch.
+  batches = summary['batches']
+  assert batches['sampled'] == 16 and batches['over_cap'] == 0.0
+  assert batches['batch_tokens'] == 96 and batches['boundaries']
+  assert len(batches['batch_sizes']) == len(batches['boundaries']) + 1
 
   src, tgt = read_multi30k('train', 'en'), read_multi30k('train', 'de')
   pairs = [(s, t) for s, t in zip(src, tgt)

@@ -1,10 +1,11 @@
 """TFX Trainer `run_fn`: builds the model under MirroredStrategy, trains it with
-teacher forcing on length-bucketed batches, and exports the Translator."""
+teacher forcing on token-budget, length-bucketed batches (inputs.py), and
+exports the Translator."""
 import functools
 import json
 import os
 import time
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Optional
 
 from absl import logging
 import tensorflow as tf
@@ -13,6 +14,7 @@ import tensorflow_transform as tft
 from nmt_tfx.components.model import distribution
 from nmt_tfx.components.model import decoding
 from nmt_tfx.components.model import export
+from nmt_tfx.components.model import inputs
 from nmt_tfx.components.model import model_selection
 from nmt_tfx.components.model import models
 from nmt_tfx.components.model import schedules
@@ -22,63 +24,9 @@ from nmt_tfx.components.model.hparams import HParams
 from nmt_tfx.components.preprocessing import PreprocessingConfig
 from nmt_tfx.components.text import codecs
 
-MODEL_FEATURES = ('source_ids', 'target_in')
-LABEL = 'target_out'
 TRAINING_SUMMARY = 'training_summary.json'  # in the Trainer's model_run dir
-
-
-def _trim_batch(batch: Dict[str, tf.Tensor]):
-  """Cuts the fixed-length padding down to the longest sentence in the batch."""
-  src_len = tf.maximum(tf.reduce_max(batch['source_length']), 1)
-  tgt_len = tf.maximum(tf.reduce_max(batch['target_length']), 1)
-  features = {'source_ids': batch['source_ids'][:, :src_len],
-              'target_in': batch['target_in'][:, :tgt_len]}
-  return features, batch[LABEL][:, :tgt_len]
-
-
-def make_dataset(file_pattern, tf_transform_output, hparams: HParams,
-                 global_batch_size: int, training: bool) -> tf.data.Dataset:
-  """Transformed TFRecords -> (features, labels) batches of similar lengths."""
-  spec = {k: v for k, v in tf_transform_output.transformed_feature_spec().items()
-          if k != 'target_text'}
-  patterns = file_pattern if isinstance(file_pattern, list) else [file_pattern]
-  files = sorted(f for p in patterns for f in tf.io.gfile.glob(p))
-  if not files:
-    raise ValueError(f'no transformed examples match {file_pattern}')
-  ds = tf.data.TFRecordDataset(files, compression_type='GZIP')
-  ds = ds.map(lambda r: tf.io.parse_single_example(r, spec),
-              num_parallel_calls=tf.data.AUTOTUNE).cache()
-  if training:
-    ds = ds.shuffle(hparams.shuffle_buffer, reshuffle_each_iteration=True)
-  ds = ds.repeat()
-  boundaries = list(hparams.length_buckets)
-  ds = ds.bucket_by_sequence_length(
-      lambda x: tf.cast(tf.maximum(x['source_length'], x['target_length']),
-                        tf.int32),
-      bucket_boundaries=boundaries,
-      bucket_batch_sizes=[global_batch_size] * (len(boundaries) + 1))
-  return ds.map(_trim_batch, num_parallel_calls=tf.data.AUTOTUNE).prefetch(
-      tf.data.AUTOTUNE)
-
-
-def make_validation_batches(file_pattern, tf_transform_output,
-                            batch_size: int
-                            ) -> Tuple[List[Tuple[tf.Tensor, tf.Tensor]],
-                                       List[str]]:
-  """Transformed examples -> ((source_ids, source_length) batches, raw
-  target texts), in file order, for decoding and scoring with BLEU."""
-  spec = tf_transform_output.transformed_feature_spec()
-  spec = {k: spec[k] for k in ('source_ids', 'source_length', 'target_text')}
-  patterns = file_pattern if isinstance(file_pattern, list) else [file_pattern]
-  files = sorted(f for p in patterns for f in tf.io.gfile.glob(p))
-  ds = tf.data.TFRecordDataset(files, compression_type='GZIP').map(
-      lambda r: tf.io.parse_single_example(r, spec)).batch(batch_size)
-  batches, references = [], []
-  for batch in ds:
-    length = tf.maximum(tf.reduce_max(batch['source_length']), 1)
-    batches.append((batch['source_ids'][:, :length], batch['source_length']))
-    references.extend(t.decode('utf-8') for t in batch['target_text'].numpy())
-  return batches, references
+make_dataset = inputs.make_dataset
+make_validation_batches = inputs.make_validation_batches
 
 
 def build_model(source_vocab_size: int, target_vocab_size: int,
@@ -131,14 +79,17 @@ def train_and_export(*, train_files, eval_files, transform_output: str,
   tf_transform_output = tft.TFTransformOutput(transform_output)
   strategy = strategy or distribution.make_strategy()
   replicas = strategy.num_replicas_in_sync
-  global_batch = hparams.batch_size * replicas
-  logging.info('Training on %d replica(s), global batch %d', replicas,
-               global_batch)
-
+  plan = inputs.plan_batches(train_files, hparams, preprocessing, replicas)
+  logging.info('Training on %d replica(s), %d tokens a batch: length buckets '
+               '%s, sentences a batch %s; %.2f%% of %d sampled pairs are over '
+               'the length caps and dropped', replicas, plan.batch_tokens,
+               plan.boundaries, plan.batch_sizes, 100 * plan.over_cap,
+               plan.sampled)
+  workers = max(1, distribution.num_workers())
   train_ds = make_dataset(train_files, tf_transform_output, hparams,
-                          global_batch, training=True)
+                          preprocessing, plan, training=True, workers=workers)
   eval_ds = make_dataset(eval_files, tf_transform_output, hparams,
-                         global_batch, training=False)
+                         preprocessing, plan, training=False, workers=workers)
   codec = codecs.load(tf_transform_output, preprocessing)
   with strategy.scope():
     model = build_model(codec.source_vocab_size, codec.target_vocab_size,
@@ -152,7 +103,8 @@ def train_and_export(*, train_files, eval_files, transform_output: str,
   selection = None
   if hparams.validation_bleu:
     batches, references = make_validation_batches(
-        eval_files, tf_transform_output, global_batch)
+        eval_files, tf_transform_output, hparams, preprocessing,
+        plan.batch_tokens)
     max_length = functools.partial(decoding.max_output_length_for,
                                    hparams=hparams)
     selection = model_selection.ValidationBleu(
@@ -173,10 +125,11 @@ def train_and_export(*, train_files, eval_files, transform_output: str,
       json.dump({'fit_seconds': time.time() - start,
                  'steps': len(history.epoch) * steps_per_epoch,
                  'epochs': len(history.epoch), 'planned_epochs': epochs,
-                 'replicas': replicas, 'global_batch': global_batch,
+                 'replicas': replicas, 'batches': plan.to_dict(),
                  'selection': selection.selection if selection else None,
                  'history': history.history}, f, indent=1)
-  translator = export.Translator(model, tf_transform_output, hparams, codec)
+  translator = export.Translator(model, tf_transform_output, hparams, codec,
+                                 preprocessing)
   with distribution.export_dir(serving_model_dir, strategy) as target:
     export.export(translator, target)
   return history

@@ -7,14 +7,18 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from nmt_tfx.components.model import export
+from nmt_tfx.components.model import inputs
 from nmt_tfx.components.model import trainer
 from nmt_tfx.components.model import warm_start
 from nmt_tfx.components.model.hparams import HParams
+from nmt_tfx.components.preprocessing import PreprocessingConfig
 from nmt_tfx.components.text import vocabulary
+
+from conftest import TINY_PREPROCESSING
 
 # The architecture conftest's tiny_export was trained with.
 TINY = HParams(embedding_dim=16, encoder_units=16, decoder_units=32,
-               attention_units=16, batch_size=8)
+               attention_units=16, batch_tokens=64)
 
 
 def new_model(tiny_transform, hparams=TINY):
@@ -22,8 +26,11 @@ def new_model(tiny_transform, hparams=TINY):
   model = trainer.build_model(
       vocabulary.vocabulary_size(output, vocabulary.SOURCE_VOCAB),
       vocabulary.vocabulary_size(output, vocabulary.TARGET_VOCAB), hparams)
-  spec = trainer.make_dataset(str(tiny_transform / 'data*'), output, hparams,
-                              8, training=False).element_spec[0]
+  files = str(tiny_transform / 'data*')
+  preprocessing = PreprocessingConfig.from_dict(TINY_PREPROCESSING)
+  plan = inputs.plan_batches(files, hparams, preprocessing)
+  spec = trainer.make_dataset(files, output, hparams, preprocessing, plan,
+                              training=False).element_spec[0]
   return model, spec
 
 
