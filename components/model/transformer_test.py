@@ -10,6 +10,7 @@ import tensorflow_transform as tft
 from conftest import TINY_PREPROCESSING
 from nmt_tfx.components.model import decoding
 from nmt_tfx.components.model import export
+from nmt_tfx.components.model import inputs
 from nmt_tfx.components.model import models
 from nmt_tfx.components.model import seq2seq
 from nmt_tfx.components.model import trainer
@@ -244,11 +245,15 @@ def test_exports_reloads_and_warm_starts(tiny_transform, tmp_path):
   """The Translator exports a Transformer; the reloaded SavedModel translates
   as the model in memory does; its variables restore into a new model."""
   output = tft.TFTransformOutput(str(tiny_transform / 'transform'))
-  codec = codecs.load(output, PreprocessingConfig.from_dict(TINY_PREPROCESSING))
+  preprocessing = PreprocessingConfig.from_dict(TINY_PREPROCESSING)
+  codec = codecs.load(output, preprocessing)
   sizes = codec.source_vocab_size, codec.target_vocab_size
   hparams = dataclasses.replace(SMALL, transformer_layers=1, beam_size=2)
-  spec = trainer.make_dataset(str(tiny_transform / 'data*'), output, hparams,
-                              8, training=False).element_spec[0]
+  files = str(tiny_transform / 'data*')
+  spec = trainer.make_dataset(
+      files, output, hparams, preprocessing,
+      inputs.plan_batches(files, hparams, preprocessing),
+      training=False).element_spec[0]
 
   def new_model(seed):
     tf.keras.utils.set_random_seed(seed)
@@ -260,7 +265,7 @@ def test_exports_reloads_and_warm_starts(tiny_transform, tmp_path):
   model.project.bias.assign(   # never EOS: non-empty translations
       tf.tensor_scatter_nd_update(model.project.bias, [[EOS]], [-30.0]))
   sentences = ['A man is riding a bike.', '', 'Two dogs play.']
-  translator = export.Translator(model, output, hparams, codec)
+  translator = export.Translator(model, output, hparams, codec, preprocessing)
   # Eagerly (what the signatures trace), at the exported beam size.
   expected = [t.decode() for t in translator._translate(  # pylint: disable=protected-access
       tf.constant(sentences), hparams.beam_size,
