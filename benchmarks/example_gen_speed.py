@@ -15,6 +15,7 @@ import json
 import os
 import tempfile
 import time
+from typing import Optional
 
 LANGS = ('en', 'de')
 
@@ -46,7 +47,8 @@ def make_corpus(multi30k_dir: str, out: str, pairs: int, shards: int) -> None:
     f.close()
 
 
-def time_example_gen(data_dir: str, stem: str, workers: int) -> dict:
+def time_example_gen(data_dir: str, stem: str, workers: int,
+                     lines_per_range: Optional[int]) -> dict:
   """Runs the executor once on split `stem`; returns pairs and seconds."""
   from tfx.types import standard_artifacts  # pylint: disable=g-import-not-at-top
   from nmt_tfx.components.data import example_gen  # pylint: disable=g-import-not-at-top
@@ -64,7 +66,9 @@ def time_example_gen(data_dir: str, stem: str, workers: int) -> dict:
       'input_config': json_format.MessageToJson(
           example_gen_pb2.Input(splits=[split])),
       'output_config': json_format.MessageToJson(example_gen_pb2.Output()),
-      'custom_config': example_gen.language_pair(*LANGS),
+      'custom_config': (json_format.MessageToJson(
+          example_gen.make_custom_config(*LANGS, lines_per_range))
+                        if lines_per_range else example_gen.language_pair(*LANGS)),
       'output_data_format': example_gen_pb2.FORMAT_TF_EXAMPLE,
   }
   mode = 'multi_processing' if workers > 1 else 'in_memory'
@@ -77,7 +81,7 @@ def time_example_gen(data_dir: str, stem: str, workers: int) -> dict:
   records = sum(1 for path in tf.io.gfile.glob(f'{out}/Split-train/*')
                 for _ in tf.data.TFRecordDataset(path, 'GZIP'))
   return {'stem': stem, 'workers': workers, 'pairs': records,
-          'seconds': round(seconds, 1),
+          'lines_per_range': lines_per_range, 'seconds': round(seconds, 1),
           'pairs_per_second': round(records / seconds)}
 
 
@@ -94,11 +98,14 @@ def main() -> None:
   run.add_argument('--data', required=True)
   run.add_argument('--stem', default='train')
   run.add_argument('--workers', type=int, default=1)
+  run.add_argument('--lines-per-range', type=int,
+                   help='default: the executor\'s')
   args = parser.parse_args()
   if args.command == 'make':
     make_corpus(args.multi30k, args.out, args.pairs, args.shards)
   else:
-    print(json.dumps(time_example_gen(args.data, args.stem, args.workers)))
+    print(json.dumps(time_example_gen(args.data, args.stem, args.workers,
+                                      args.lines_per_range)))
 
 
 if __name__ == '__main__':

@@ -155,6 +155,7 @@ def _ranges_and_whole(directory, every):
 def test_line_ranges_read_the_same_pairs_as_the_whole_file(tmp_path, monkeypatch,
                                                            every, block):
   monkeypatch.setattr(corpus, 'PLAN_BLOCK_BYTES', block)
+  monkeypatch.setattr(corpus, 'READ_BLOCK_BYTES', block)
   _write(tmp_path / 'train.en', SOURCE.replace(b'\r\n', b'source 10\n'))
   _write(tmp_path / 'train.de', TARGET)
   ranges, in_ranges, whole = _ranges_and_whole(tmp_path, every)
