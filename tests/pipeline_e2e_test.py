@@ -178,6 +178,27 @@ def test_bad_data_fails_before_anything_is_written(tmp_path):
   assert not (tmp_path / 'runs').exists()
 
 
+def test_bad_line_beyond_the_data_check_is_found_by_example_gen(tmp_path):
+  """The check before the run reads 10 lines of each file; ExampleGen's
+  workers read them all and end the run with the same kind of error."""
+  data = tmp_path / 'data'
+  data.mkdir()
+  for stem in ('train', 'val', 'test_2016_flickr'):
+    (data / f'{stem}.en').write_text(
+        ''.join(f'A sentence {i}.\n' for i in range(1, 31)))
+    (data / f'{stem}.de').write_text(''.join(
+        ' \n' if stem == 'train' and i == 25 else f'Ein Satz {i}.\n'
+        for i in range(1, 31)))
+  runs_dir = tmp_path / 'runs'
+  result = run_cli(data, runs_dir, '--data-check-lines', '10')
+  assert result.returncode == 2, result.stderr[-3000:]
+  assert result.stderr.strip().splitlines()[-1] == (
+      f'error: {data}/train.de:25: empty target sentence')
+  assert '[data] train: first 10 lines of each checked' in result.stdout
+  assert not (runs_dir / 'nmt-en-de' / 'root' / 'StatisticsGen').exists()
+  assert serving_entries(runs_dir)[1] == []
+
+
 def test_second_run_on_the_same_run_directory_is_refused(e2e_data_dir,
                                                         tmp_path):
   from nmt_tfx.pipeline import run_lock  # pylint: disable=g-import-not-at-top
