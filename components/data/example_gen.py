@@ -12,7 +12,7 @@ over the workers, each uncompressed shard is cut into line ranges
 (`corpus.plan_ranges`) spread again, every range is read and checked by one
 worker (a `CorpusError` names its file and line), and exact duplicate pairs
 are dropped across the split: pairs are keyed by a 128-bit fingerprint and the
-one at the lowest (file, line) is kept. What was read and dropped is counted
+one at the lowest (shard, line) is kept. What was read and dropped is counted
 in Beam metrics (namespace `METRICS_NAMESPACE`) and written, as
 `stats_path(examples_uri, split)`, beside the ``Split-*`` directories.
 """
@@ -103,8 +103,10 @@ def to_example(source: str, target: str) -> tf.train.Example:
 
 
 def fingerprint(source: str, target: str) -> bytes:
-  """128 bits that stand for the pair (the same in every process)."""
-  return hashlib.blake2b(f'{source}\t{target}'.encode('utf-8'),
+  """128 bits that stand for the pair (the same in every process). Joined by
+  a newline, which neither side can hold (a tab could: 'a<TAB>b' + 'c' would
+  equal 'a' + 'b<TAB>c')."""
+  return hashlib.blake2b(f'{source}\n{target}'.encode('utf-8'),
                          digest_size=16).digest()
 
 
@@ -146,7 +148,7 @@ def _read_keyed(numbered: Tuple[int, corpus.LineRange],
 
 
 class _FirstOccurrence(beam.CombineFn):
-  """Of equal pairs: the row at the lowest (file, line), and how many."""
+  """Of equal pairs: the row at the lowest (shard, line), and how many."""
 
   def create_accumulator(self) -> Tuple[Optional[Row], int]:
     return None, 0

@@ -42,6 +42,12 @@ def test_split_pattern_of_shards_fingerprints_every_shard(tmp_path):
   assert 'num_files:4,' in fingerprint
 
 
+def test_fingerprint_tells_apart_pairs_that_only_move_a_tab():
+  assert example_gen.fingerprint('a\tb', 'c') != example_gen.fingerprint(
+      'a', 'b\tc')
+  assert example_gen.fingerprint('a', 'b') == example_gen.fingerprint('a', 'b')
+
+
 def _write_lines(path, lines):
   path.write_text(''.join(f'{line}\n' for line in lines))
 
