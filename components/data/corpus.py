@@ -35,6 +35,8 @@ DEFAULT_LINES_PER_RANGE = 1_000_000
 # How much of a file `plan_ranges` reads at a time, and a reader.
 PLAN_BLOCK_BYTES = 16 << 20
 READ_BLOCK_BYTES = 1 << 20
+# Far beyond MAX_SENTENCE_CHARS: the reader stops at a line this long.
+MAX_LINE_BYTES = 1 << 20
 
 
 class CorpusError(ValueError):
@@ -187,12 +189,17 @@ def _open(path: str, offset: int = 0) -> BinaryIO:
 
 
 def _split_lines(stream: BinaryIO) -> Iterator[bytes]:
-  """The stream's lines without their b'\\n', split in blocks at C speed."""
+  """The stream's lines without their b'\\n', split in blocks at C speed;
+  a line growing past MAX_LINE_BYTES is yielded as it is, for the checks to
+  reject, so memory stays bounded whatever the file holds."""
   rest = b''
   while block := stream.read(READ_BLOCK_BYTES):
     lines = (rest + block).split(b'\n')
     rest = lines.pop()
     yield from lines
+    if len(rest) > MAX_LINE_BYTES:
+      yield rest
+      return
   if rest:
     yield rest
 

@@ -1,4 +1,5 @@
 import gzip
+import re
 
 import pytest
 
@@ -86,6 +87,17 @@ def test_absurdly_long_line_names_file_and_line(tmp_path):
   with pytest.raises(corpus.CorpusError,
                      match=r'train\.de:2: target sentence of 6,000 characters'):
     _pairs(tmp_path, b'a\nb\n', b'x\n' + b'y' * 6000 + b'\n')
+
+
+def test_a_file_without_line_breaks_is_rejected_without_reading_it_all(
+    tmp_path):
+  with pytest.raises(corpus.CorpusError,
+                     match=r'train\.en:2: source sentence of ([\d,]+) '
+                     'characters') as raised:
+    _pairs(tmp_path, b'a\n' + b'x' * (4 * corpus.MAX_LINE_BYTES), b'x\ny\n')
+  read = int(re.search(r'of ([\d,]+)', str(raised.value)).group(1)
+             .replace(',', ''))
+  assert read <= corpus.MAX_LINE_BYTES + corpus.READ_BLOCK_BYTES
 
 
 def test_tsv_with_header(tmp_path):
