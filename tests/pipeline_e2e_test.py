@@ -65,6 +65,8 @@ def test_first_run_is_blessed_and_pushed_atomically(first_run):
   assert len(entries) == 1 and entries[0].isdigit(), entries  # no staging dirs
   assert (serving / entries[0] / 'saved_model.pb').exists()
   assert 'BLESSED' in stdout and 'BLEU test' in stdout
+  assert ('data train 300 pairs (300 read, 0 duplicates dropped; 1 shards, '
+          '1 ranges)') in stdout
   assert 'Sample translations' in stdout
   assert 'report.html' in stdout
 
