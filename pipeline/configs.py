@@ -9,6 +9,7 @@ from typing import Dict, List, Optional
 
 from nmt_tfx import schemas
 from nmt_tfx.pipeline import beam_profiles
+from nmt_tfx.components.data import corpus
 from nmt_tfx.components.model.hparams import HParams
 from nmt_tfx.components.preprocessing import PreprocessingConfig
 
@@ -19,9 +20,16 @@ class PipelineConfig:
   data_dir: str = 'data/multi30k'
   source_lang: str = 'en'
   target_lang: str = 'de'
-  # Pipeline split -> file stem in data_dir (Multi30k's names by default).
+  # Pipeline split -> file stem in data_dir (Multi30k's names by default), or
+  # a glob of shard stems such as 'train-*' (components/data/corpus.py).
   split_stems: Dict[str, str] = dataclasses.field(default_factory=lambda: {
       'train': 'train', 'eval': 'val', 'test': 'test_2016_flickr'})
+  # ExampleGen cuts uncompressed shards into ranges of this many lines, each
+  # read by one Beam worker (gzip shards are read whole).
+  lines_per_range: int = corpus.DEFAULT_LINES_PER_RANGE
+  # The check before a run reads this many lines of every shard; ExampleGen
+  # checks every line.
+  data_check_lines: int = 10_000
   runs_dir: str = 'runs'
   schema_file: str = schemas.SCHEMA_FILE   # the curated raw-data schema.
   preprocessing: PreprocessingConfig = PreprocessingConfig()

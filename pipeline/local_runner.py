@@ -3,10 +3,13 @@
   nmt-tfx --data-dir ../shared/data/multi30k          # the default job
   nmt-tfx --config smoke --data-dir DIR --runs-dir /tmp/runs
 
-The data is checked before anything runs: Multi30k files are verified against
-their SHA256 sums (and downloaded if missing and the network allows), and
-every split is read once, so bad data fails fast with file and line, and
-nothing is written.
+The data is checked before anything runs, in time and memory that do not grow
+with the corpus: Multi30k files are verified against their SHA256 sums (and
+downloaded if missing and the network allows), every split's shards must pair
+up, and the first lines of every shard are read, so most bad data fails fast
+with file and line and nothing is written. ExampleGen's workers check every
+line; bad data they find ends the run the same way (exit code 2, nothing
+pushed).
 """
 import os
 
@@ -49,6 +52,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                       'and the serving directory go (default: runs)')
   parser.add_argument('--schema-file', help='curated schema the raw data must '
                       'match (default: schemas/schema.pbtxt)')
+  parser.add_argument('--data-check-lines', type=int, help='lines of every '
+                      'shard checked before the run (ExampleGen checks all)')
   parser.add_argument('--train-steps', type=int)
   parser.add_argument('--bleu-floor', type=float)
   parser.add_argument('--regression-margin', type=float)
@@ -69,6 +74,7 @@ def build_config(args: argparse.Namespace) -> configs.PipelineConfig:
       'data_dir': args.data_dir, 'source_lang': args.source_lang,
       'target_lang': args.target_lang, 'runs_dir': args.runs_dir,
       'schema_file': args.schema_file,
+      'data_check_lines': args.data_check_lines,
       'train_steps': args.train_steps, 'bleu_floor': args.bleu_floor,
       'regression_margin': args.regression_margin,
       'warm_start': args.warm_start}.items() if v is not None}
@@ -91,13 +97,12 @@ def check_data(config: configs.PipelineConfig, download: bool) -> None:
     multi30k.prepare(config.data_dir, [config.source_lang, config.target_lang],
                      config.split_stems.values())
   for name, stem in config.split_stems.items():
-    split = corpus.find_split_files(config.data_dir, stem, config.source_lang,
-                                    config.target_lang)
-    stats = corpus.check_split(split)
-    dropped = (f', {stats.duplicates:,} duplicate pairs dropped'
-               if stats.duplicates else '')
-    print(f'[data] {name}: {stats.pairs:,} pairs{dropped} '
-          f'({split.source_path})', flush=True)
+    check = corpus.check_split_head(config.data_dir, stem, config.source_lang,
+                                    config.target_lang, config.data_check_lines)
+    shards = (f'{len(check.shards)} shards, ' if len(check.shards) > 1 else '')
+    print(f'[data] {name}: {shards}first {check.max_lines:,} lines of each '
+          f'checked, {check.pairs:,} pairs '
+          f'({check.shards[0].source_path})', flush=True)
 
 
 class _StageProgress(logging.Filter):
@@ -182,6 +187,7 @@ def latest_outputs(metadata_path: str) -> dict:
                          default=None)
   found = {}
   evaluation, pushed = newest('ModelEvaluation'), newest('PushedModel')
+  found['data_stats'] = data_stats(store)
   if evaluation:
     with open(os.path.join(evaluation.uri, 'report.json')) as f:
       found['report'] = json.load(f)
@@ -195,10 +201,40 @@ def latest_outputs(metadata_path: str) -> dict:
   return found
 
 
+def data_stats(store) -> List[dict]:
+  """The split counts beside the newest ExampleGen output (in split order)."""
+  from nmt_tfx.components.data import example_gen  # pylint: disable=g-import-not-at-top
+  from tfx.types import artifact_utils  # pylint: disable=g-import-not-at-top
+  produced = [a for a in store.get_artifacts_by_type('Examples')
+              if os.path.isdir(os.path.join(a.uri, example_gen.STATS_DIR))]
+  if not produced:
+    return []
+  examples = max(produced, key=lambda a: a.id)
+  splits = artifact_utils.decode_split_names(
+      examples.properties['split_names'].string_value)
+  found = []
+  for split in splits:
+    path = example_gen.stats_path(examples.uri, split)
+    if os.path.exists(path):
+      with open(path) as f:
+        found.append(json.load(f))
+  return found
+
+
+def format_data_stats(stats: dict) -> str:
+  """One line: what ExampleGen read, dropped and kept of a split."""
+  return (f"data {stats['split']:5s} {stats['pairs']:,} pairs "
+          f"({stats['pairs_read']:,} read, {stats['duplicates_dropped']:,} "
+          f"duplicates dropped; {stats['shards']:,} shards, "
+          f"{stats['ranges']:,} ranges)")
+
+
 def print_summary(config: configs.PipelineConfig, seconds: float) -> None:
   outputs = latest_outputs(config.metadata_path)
   report = outputs['report']
   print('\n' + '=' * 72)
+  for stats in outputs['data_stats']:
+    print(format_data_stats(stats))
   for split, scores in report['scores'].items():
     print(f"BLEU {split:5s} ({scores['sentences']} sentences): "
           f"{scores['bleu']:.2f} cased, {scores['bleu_lowercase']:.2f} "
@@ -224,6 +260,25 @@ def _find_cause(error: BaseException, kind: type) -> Optional[BaseException]:
   return None
 
 
+_BEAM_STEP = re.compile(r' \[while running .*$', re.MULTILINE)
+_CORPUS_ERROR_TEXT = re.compile(r'CorpusError: (.+)$', re.MULTILINE)
+
+
+def corpus_error(error: BaseException) -> Optional[str]:
+  """The CorpusError message behind `error`, if any: the exception itself
+  (in-process Beam re-raises it, amending the message, so the innermost one
+  counts), or its text in an error a remote Beam worker reported."""
+  chain = []
+  while error is not None and error not in chain:
+    chain.append(error)
+    error = error.__cause__ or error.__context__
+  found = [str(e) for e in chain if isinstance(e, corpus.CorpusError)]
+  found = found[-1:] or [match.group(1) for e in chain
+                         for match in [_CORPUS_ERROR_TEXT.search(str(e))]
+                         if match]
+  return _BEAM_STEP.sub('', found[0]) if found else None
+
+
 def main(argv: Optional[List[str]] = None) -> int:
   args = parse_args(argv)
   config = build_config(args)
@@ -243,6 +298,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     print(f'error: {e}', file=sys.stderr)
     return 4
   except Exception as e:  # pylint: disable=broad-except
+    bad_data = corpus_error(e)
+    if bad_data is not None:
+      print(f'error: {bad_data}', file=sys.stderr)
+      return 2
     cause = _find_cause(e, DataValidationError)
     if cause is None:
       raise

@@ -60,8 +60,9 @@ def create_pipeline(config: PipelineConfig, *, data_dir: str,
       input_config=example_gen_pb2.Input(splits=splits),
       custom_config=(_value('language_pair', example_gen.language_pair(
           config.source_lang, config.target_lang), runtime) if runtime else
-                     example_gen.make_custom_config(config.source_lang,
-                                                    config.target_lang)),
+                     example_gen.make_custom_config(
+                         config.source_lang, config.target_lang,
+                         config.lines_per_range)),
       custom_executor_spec=executor_spec.BeamExecutorSpec(
           example_gen.Executor)).with_id('ParallelTextExampleGen')
 

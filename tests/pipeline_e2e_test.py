@@ -65,6 +65,8 @@ def test_first_run_is_blessed_and_pushed_atomically(first_run):
   assert len(entries) == 1 and entries[0].isdigit(), entries  # no staging dirs
   assert (serving / entries[0] / 'saved_model.pb').exists()
   assert 'BLESSED' in stdout and 'BLEU test' in stdout
+  assert ('data train 300 pairs (300 read, 0 duplicates dropped; 1 shards, '
+          '1 ranges)') in stdout
   assert 'Sample translations' in stdout
   assert 'report.html' in stdout
 
@@ -176,6 +178,27 @@ def test_bad_data_fails_before_anything_is_written(tmp_path):
   assert result.returncode == 2
   assert 'train.en:2: line has no partner' in result.stderr
   assert not (tmp_path / 'runs').exists()
+
+
+def test_bad_line_beyond_the_data_check_is_found_by_example_gen(tmp_path):
+  """The check before the run reads 10 lines of each file; ExampleGen's
+  workers read them all and end the run with the same kind of error."""
+  data = tmp_path / 'data'
+  data.mkdir()
+  for stem in ('train', 'val', 'test_2016_flickr'):
+    (data / f'{stem}.en').write_text(
+        ''.join(f'A sentence {i}.\n' for i in range(1, 31)))
+    (data / f'{stem}.de').write_text(''.join(
+        ' \n' if stem == 'train' and i == 25 else f'Ein Satz {i}.\n'
+        for i in range(1, 31)))
+  runs_dir = tmp_path / 'runs'
+  result = run_cli(data, runs_dir, '--data-check-lines', '10')
+  assert result.returncode == 2, result.stderr[-3000:]
+  assert result.stderr.strip().splitlines()[-1] == (
+      f'error: {data}/train.de:25: empty target sentence')
+  assert '[data] train: first 10 lines of each checked' in result.stdout
+  assert not (runs_dir / 'nmt-en-de' / 'root' / 'StatisticsGen').exists()
+  assert serving_entries(runs_dir)[1] == []
 
 
 def test_second_run_on_the_same_run_directory_is_refused(e2e_data_dir,

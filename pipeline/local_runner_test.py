@@ -1,0 +1,92 @@
+"""The local runner's data handling: the bounded check before a run, bad data
+found by ExampleGen's Beam workers, and ExampleGen's counts in the summary."""
+import dataclasses
+import json
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+import pytest
+
+from nmt_tfx.components.data import corpus
+from nmt_tfx.components.data import example_gen
+from nmt_tfx.pipeline import configs
+from nmt_tfx.pipeline import local_runner
+
+
+def _write_shards(directory, bad_target_line=None, lines=10):
+  for shard in ('train-0', 'train-1'):
+    (directory / f'{shard}.en').write_text(
+        ''.join(f'{shard} s{i}\n' for i in range(1, lines + 1)))
+    (directory / f'{shard}.de').write_text(''.join(
+        ' \n' if shard == 'train-1' and i == bad_target_line else
+        f'{shard} t{i}\n' for i in range(1, lines + 1)))
+
+
+def test_check_data_reads_only_the_first_lines_of_every_shard(tmp_path,
+                                                              capsys):
+  _write_shards(tmp_path, bad_target_line=8)
+  config = dataclasses.replace(configs.CONFIGS['smoke'],
+                               data_dir=str(tmp_path),
+                               split_stems={'train': 'train-*'},
+                               data_check_lines=7)
+  local_runner.check_data(config, download=False)
+  assert ('[data] train: 2 shards, first 7 lines of each checked, 14 pairs'
+          in capsys.readouterr().out)
+  with pytest.raises(corpus.CorpusError, match=r'train-1\.de:8: empty target'):
+    local_runner.check_data(dataclasses.replace(config, data_check_lines=8),
+                            download=False)
+
+
+@pytest.mark.parametrize('beam_args', [
+    ['--direct_running_mode=in_memory'],
+    ['--direct_running_mode=multi_processing', '--direct_num_workers=2'],
+])
+def test_bad_line_found_by_beam_workers_becomes_one_clear_line(tmp_path,
+                                                               beam_args):
+  _write_shards(tmp_path, bad_target_line=8)
+  with pytest.raises(Exception) as raised:
+    with beam.Pipeline(options=PipelineOptions(beam_args)) as pipeline:
+      _ = pipeline | example_gen.ReadParallelText(  # pylint: disable=no-value-for-parameter
+          str(tmp_path), 'train-*', 'train', example_gen.ReadConfig('en', 'de', 3))
+  assert local_runner.corpus_error(raised.value) == (
+      f'{tmp_path}/train-1.de:8: empty target sentence')
+
+
+def test_corpus_error_is_none_for_other_errors():
+  assert local_runner.corpus_error(RuntimeError('disk full')) is None
+
+
+STATS = {'split': 'train', 'pattern': 'train-*', 'shards': 2, 'ranges': 3,
+         'pairs_read': 5, 'duplicates_dropped': 1, 'pairs': 4}
+
+
+def _store_with_examples(tmp_path, uri):
+  from ml_metadata.metadata_store import metadata_store  # pylint: disable=g-import-not-at-top
+  from ml_metadata.proto import metadata_store_pb2  # pylint: disable=g-import-not-at-top
+  from tfx.orchestration import metadata  # pylint: disable=g-import-not-at-top
+  store = metadata_store.MetadataStore(metadata.sqlite_metadata_connection_config(
+      str(tmp_path / 'metadata.sqlite')))
+  type_id = store.put_artifact_type(metadata_store_pb2.ArtifactType(
+      name='Examples', properties={'split_names': metadata_store_pb2.STRING}))
+  artifact = metadata_store_pb2.Artifact(type_id=type_id, uri=str(uri))
+  artifact.properties['split_names'].string_value = '["train", "eval"]'
+  store.put_artifacts([artifact])
+  return store
+
+
+def test_summary_prints_the_counts_example_gen_wrote(tmp_path, monkeypatch,
+                                                   capsys):
+  examples = tmp_path / 'examples'
+  example_gen._write_json(STATS, example_gen.stats_path(str(examples), 'train'))
+  stats = local_runner.data_stats(_store_with_examples(tmp_path, examples))
+  assert stats == [STATS]
+
+  scores = {'sentences': 3, 'bleu': 1.0, 'bleu_lowercase': 1.0, 'chrf': 1.0,
+            'signature': 'sig'}
+  monkeypatch.setattr(local_runner, 'latest_outputs', lambda _: {
+      'data_stats': stats, 'report_html': 'report.html',
+      'report': {'scores': {'eval': scores}, 'blessed': True, 'reason': 'ok',
+                 'samples': []}})
+  local_runner.print_summary(configs.CONFIGS['smoke'], 60)
+  assert ('data train 4 pairs (5 read, 1 duplicates dropped; 2 shards, '
+          '3 ranges)') in capsys.readouterr().out
