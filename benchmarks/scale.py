@@ -384,12 +384,13 @@ def tables(results: List[dict]) -> str:
   trained = [r for r in results if 'train' in r]
   if trained:
     lines += ['', '| pairs | length buckets (from a sample) | sentences a batch '
-              '| tokens a batch | input alone, tokens/s | training, tokens/s |',
-              '|---|---|---|---|---|---|']
+              '| over the caps | tokens a batch | input alone, tokens/s | '
+              'training, tokens/s |', '|---|---|---|---|---|---|---|']
     for r in trained:
       t = r['train']
       lines.append(f"| {r['pairs']:,} | {t['boundaries']} | "
-                   f"{t['batch_sizes']} | {t['tokens_per_batch']:,.0f} | "
+                   f"{t['batch_sizes']} | {100 * t['over_cap']:.1f}% | "
+                   f"{t['tokens_per_batch']:,.0f} | "
                    f"{t['input_tokens_per_s']:,.0f} | "
                    f"{t['train_tokens_per_s']:,.0f} |")
   for r in results:
