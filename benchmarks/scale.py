@@ -230,8 +230,8 @@ def _newest(pattern: str) -> str:
 def stage_train(args) -> dict:
   """The Trainer's input on a run's transformed examples: batches/s of the
   streaming input pipeline alone, then training tokens/s of the default
-  model through `fit` on that same stream (`args.train_steps` steps after
-  as many for warm-up)."""
+  model through `fit` on that same stream (the median of three runs of
+  `args.train_steps` steps, after as many for warm-up)."""
   import numpy as np  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   import tensorflow_transform as tft  # pylint: disable=g-import-not-at-top
@@ -263,9 +263,12 @@ def stage_train(args) -> dict:
   model = trainer.build_model(codec.source_vocab_size,
                               codec.target_vocab_size, hparams)
   model.fit(dataset, epochs=1, steps_per_epoch=args.train_steps, verbose=0)
-  start = time.time()
-  model.fit(dataset, epochs=1, steps_per_epoch=args.train_steps, verbose=0)
-  fit_seconds = time.time() - start
+  timed = []
+  for _ in range(3):            # the median of three, each a fresh iterator
+    start = time.time()
+    model.fit(dataset, epochs=1, steps_per_epoch=args.train_steps, verbose=0)
+    timed.append(time.time() - start)
+  fit_seconds = sorted(timed)[1]
   per_batch = float(np.mean(tokens))
   return {'stage': 'train', 'plan_seconds': plan_seconds,
           'boundaries': plan.boundaries, 'batch_sizes': plan.batch_sizes,
@@ -276,8 +279,47 @@ def stage_train(args) -> dict:
           'train_tokens_per_s': per_batch * args.train_steps / fit_seconds}
 
 
+def stage_wordpiece(args) -> dict:
+  """The WordPiece learner alone on the corpus's word counts (both sides,
+  the pipeline's word tokenizer), as Transform runs it: the most frequent
+  `subword_learning_words`, then `wordpiece_learner.learn`."""
+  import collections  # pylint: disable=g-import-not-at-top
+  import itertools  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from nmt_tfx.components.text import tokenizer  # pylint: disable=g-import-not-at-top
+  from nmt_tfx.components.text import vocabulary  # pylint: disable=g-import-not-at-top
+  from nmt_tfx.components.text import wordpiece_learner  # pylint: disable=g-import-not-at-top
+  from nmt_tfx.pipeline import configs  # pylint: disable=g-import-not-at-top
+  preprocessing = configs.CONFIGS[args.config].preprocessing
+  words, counts = tokenizer.WordTokenizer(), collections.Counter()
+  for lang in ('en', 'de'):
+    lines = _corpus_lines(args.corpus, lang)
+    while True:
+      batch = list(itertools.islice(lines, 20000))
+      if not batch:
+        break
+      counts.update(words.tokenize(tf.constant(batch)).flat_values.numpy()
+                    .tolist())
+  kept = [(w.decode('utf-8'), c) for w, c in
+          counts.most_common(preprocessing.subword_learning_words)]
+  passes = []
+  learn_with_thresh = wordpiece_learner.learner.learn_with_thresh
+
+  def counted(*a):
+    passes.append(a[1])
+    return learn_with_thresh(*a)
+  wordpiece_learner.learner.learn_with_thresh = counted
+  start = time.time()
+  pieces = wordpiece_learner.learn(kept, preprocessing.subword_vocab_size,
+                                   vocabulary.RESERVED_TOKENS)
+  return {'stage': 'wordpiece', 'seconds': time.time() - start,
+          'word_types': len(counts), 'words_learned_from': len(kept),
+          'passes': len(passes), 'pieces': len(pieces)}
+
+
 STAGE_FUNCTIONS = {'pipeline': stage_pipeline,
-                   'sentencepiece': stage_sentencepiece, 'train': stage_train}
+                   'sentencepiece': stage_sentencepiece, 'train': stage_train,
+                   'wordpiece': stage_wordpiece}
 
 
 # ------------------------------------------------------------------ driver ---
@@ -328,6 +370,8 @@ def measure_size(size: str, args, work_dir: str, workers: List[int]) -> dict:
             f'alone {result["train"]["input_tokens_per_s"]:,.0f} tokens/s',
             flush=True)
     shutil.rmtree(runs_dir, ignore_errors=True)
+  result['wordpiece'] = run_measured(
+      _stage_cmd('wordpiece', corpus=corpus, config=args.config), 'wordpiece')
   result['sentencepiece'] = run_measured(
       _stage_cmd('sentencepiece', corpus=corpus), 'sentencepiece')
   if size != 'multi30k':
@@ -359,6 +403,13 @@ def tables(results: List[dict]) -> str:
                  f"{_gib(max(x['peak_tree_gib'] for x in rows.values()))} | "
                  f"{_gib(max(x['peak_process_gib'] for x in rows.values()))}"
                  f" | |")
+    wp = r.get('wordpiece')
+    if wp:
+      lines.append(f"| {r['pairs']:,} | WordPiece learner alone ("
+                   f"{wp['words_learned_from']:,} of {wp['word_types']:,} "
+                   f"word types, {wp['passes']} passes) | "
+                   f"{wp['seconds']:.0f} | | {_gib(wp['peak_tree_gib'])} | "
+                   f"{_gib(wp['peak_process_gib'])} | |")
     sp = r['sentencepiece']
     lines.append(f"| {r['pairs']:,} | SentencePiece train + encode "
                  f"({sp['train_seconds']:.0f} + {sp['encode_seconds']:.0f}) | "
