@@ -229,12 +229,23 @@ def format_data_stats(stats: dict) -> str:
           f"{stats['ranges']:,} ranges)")
 
 
+def format_batches(batches: dict) -> str:
+  """One line: the Trainer's batch plan and the pairs over the caps."""
+  return (f"batches of {batches['batch_tokens']:,} tokens in length buckets "
+          f"{batches['boundaries']}; {100 * batches['over_cap']:.1f}% of "
+          f"{batches['sampled']:,} sampled training pairs are over the length "
+          'caps and not trained on')
+
+
 def print_summary(config: configs.PipelineConfig, seconds: float) -> None:
   outputs = latest_outputs(config.metadata_path)
   report = outputs['report']
   print('\n' + '=' * 72)
   for stats in outputs['data_stats']:
     print(format_data_stats(stats))
+  batches = (report.get('training') or {}).get('batches')
+  if batches:
+    print(format_batches(batches))
   for split, scores in report['scores'].items():
     print(f"BLEU {split:5s} ({scores['sentences']} sentences): "
           f"{scores['bleu']:.2f} cased, {scores['bleu_lowercase']:.2f} "

@@ -1,5 +1,6 @@
 """The local runner's data handling: the bounded check before a run, bad data
-found by ExampleGen's Beam workers, and ExampleGen's counts in the summary."""
+found by ExampleGen's Beam workers, and ExampleGen's counts and the
+Trainer's batch plan in the summary."""
 import dataclasses
 import json
 
@@ -86,7 +87,14 @@ def test_summary_prints_the_counts_example_gen_wrote(tmp_path, monkeypatch,
   monkeypatch.setattr(local_runner, 'latest_outputs', lambda _: {
       'data_stats': stats, 'report_html': 'report.html',
       'report': {'scores': {'eval': scores}, 'blessed': True, 'reason': 'ok',
-                 'samples': []}})
+                 'samples': [], 'training': {'batches': {
+                     'batch_tokens': 1060, 'boundaries': [12, 20],
+                     'batch_sizes': [88, 53, 21], 'over_cap': 0.155,
+                     'sampled': 20000}}}})
   local_runner.print_summary(configs.CONFIGS['smoke'], 60)
+  out = capsys.readouterr().out
   assert ('data train 4 pairs (5 read, 1 duplicates dropped; 2 shards, '
-          '3 ranges)') in capsys.readouterr().out
+          '3 ranges)') in out
+  assert ('batches of 1,060 tokens in length buckets [12, 20]; 15.5% of '
+          '20,000 sampled training pairs are over the length caps and not '
+          'trained on') in out
