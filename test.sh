@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up the Python 3.10 environment (first time: ~2 min) and runs the test
-# suite, the slow end-to-end pipeline test included (~10 min on 2 cores).
+# suite, the slow end-to-end pipeline tests included (~7 min on 2 cores).
 # Tests read Multi30k from ../shared/data/multi30k (or $NMT_MULTI30K_DIR).
 # Arguments go to pytest, e.g. `./test.sh -m "not slow"` for the quick part.
 set -euo pipefail
