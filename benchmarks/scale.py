@@ -189,6 +189,18 @@ def _corpus_lines(corpus: str, lang: str):
         yield line.rstrip('\n')
 
 
+def _line_batches(corpus: str, size: int = 20000):
+  """Both sides of the train split, `size` lines at a time."""
+  import itertools  # pylint: disable=g-import-not-at-top
+  for lang in ('en', 'de'):
+    lines = _corpus_lines(corpus, lang)
+    while True:
+      batch = list(itertools.islice(lines, size))
+      if not batch:
+        break
+      yield batch
+
+
 def stage_sentencepiece(args) -> dict:
   """SentencePiece as NMT users run it: trained on a sample of both sides'
   sentences, then encoding both sides (2 threads each)."""
@@ -205,14 +217,8 @@ def stage_sentencepiece(args) -> dict:
   trained = time.time()
   processor = spm.SentencePieceProcessor(
       model_file=os.path.join(model_dir, 'spm.model'))
-  pieces = 0
-  for lang in ('en', 'de'):
-    lines = _corpus_lines(args.corpus, lang)
-    while True:
-      batch = list(itertools.islice(lines, 20000))
-      if not batch:
-        break
-      pieces += sum(map(len, processor.encode(batch, num_threads=2)))
+  pieces = sum(sum(map(len, processor.encode(batch, num_threads=2)))
+               for batch in _line_batches(args.corpus))
   shutil.rmtree(model_dir)
   return {'stage': 'sentencepiece', 'train_seconds': trained - start,
           'encode_seconds': time.time() - trained,
@@ -284,7 +290,6 @@ def stage_wordpiece(args) -> dict:
   the pipeline's word tokenizer), as Transform runs it: the most frequent
   `subword_learning_words`, then `wordpiece_learner.learn`."""
   import collections  # pylint: disable=g-import-not-at-top
-  import itertools  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from nmt_tfx.components.text import tokenizer  # pylint: disable=g-import-not-at-top
   from nmt_tfx.components.text import vocabulary  # pylint: disable=g-import-not-at-top
@@ -292,14 +297,9 @@ def stage_wordpiece(args) -> dict:
   from nmt_tfx.pipeline import configs  # pylint: disable=g-import-not-at-top
   preprocessing = configs.CONFIGS[args.config].preprocessing
   words, counts = tokenizer.WordTokenizer(), collections.Counter()
-  for lang in ('en', 'de'):
-    lines = _corpus_lines(args.corpus, lang)
-    while True:
-      batch = list(itertools.islice(lines, 20000))
-      if not batch:
-        break
-      counts.update(words.tokenize(tf.constant(batch)).flat_values.numpy()
-                    .tolist())
+  for batch in _line_batches(args.corpus):
+    counts.update(words.tokenize(tf.constant(batch)).flat_values.numpy()
+                  .tolist())
   kept = [(w.decode('utf-8'), c) for w, c in
           counts.most_common(preprocessing.subword_learning_words)]
   passes = []
