@@ -115,8 +115,8 @@ def _training_setup(args, bucketed: bool = True):
   plan = inputs.plan_batches(run.train_files, hparams, config.preprocessing)
   if not bucketed:   # the tutorial's data path: shuffled, padded per batch
     plan = plan._replace(boundaries=[], batch_sizes=[SEED_BATCH_SENTENCES])
-  dataset = trainer.make_dataset(run.train_files, tto, hparams,
-                                 config.preprocessing, plan, training=True)
+  dataset = inputs.make_dataset(run.train_files, tto, hparams,
+                                config.preprocessing, plan, training=True)
   return hparams, sizes, dataset
 
 

@@ -25,8 +25,6 @@ from nmt_tfx.components.preprocessing import PreprocessingConfig
 from nmt_tfx.components.text import codecs
 
 TRAINING_SUMMARY = 'training_summary.json'  # in the Trainer's model_run dir
-make_dataset = inputs.make_dataset
-make_validation_batches = inputs.make_validation_batches
 
 
 def build_model(source_vocab_size: int, target_vocab_size: int,
@@ -86,10 +84,12 @@ def train_and_export(*, train_files, eval_files, transform_output: str,
                plan.boundaries, plan.batch_sizes, 100 * plan.over_cap,
                plan.sampled)
   workers = max(1, distribution.num_workers())
-  train_ds = make_dataset(train_files, tf_transform_output, hparams,
-                          preprocessing, plan, training=True, workers=workers)
-  eval_ds = make_dataset(eval_files, tf_transform_output, hparams,
-                         preprocessing, plan, training=False, workers=workers)
+  train_ds = inputs.make_dataset(train_files, tf_transform_output, hparams,
+                                 preprocessing, plan, training=True,
+                                 workers=workers)
+  eval_ds = inputs.make_dataset(eval_files, tf_transform_output, hparams,
+                                preprocessing, plan, training=False,
+                                workers=workers)
   codec = codecs.load(tf_transform_output, preprocessing)
   with strategy.scope():
     model = build_model(codec.source_vocab_size, codec.target_vocab_size,
@@ -102,7 +102,7 @@ def train_and_export(*, train_files, eval_files, transform_output: str,
   callbacks = [_LogLearningRate()]
   selection = None
   if hparams.validation_bleu:
-    batches, references = make_validation_batches(
+    batches, references = inputs.make_validation_batches(
         eval_files, tf_transform_output, hparams, preprocessing,
         plan.batch_tokens)
     max_length = functools.partial(decoding.max_output_length_for,

@@ -250,7 +250,7 @@ def test_exports_reloads_and_warm_starts(tiny_transform, tmp_path):
   sizes = codec.source_vocab_size, codec.target_vocab_size
   hparams = dataclasses.replace(SMALL, transformer_layers=1, beam_size=2)
   files = str(tiny_transform / 'data*')
-  spec = trainer.make_dataset(
+  spec = inputs.make_dataset(
       files, output, hparams, preprocessing,
       inputs.plan_batches(files, hparams, preprocessing),
       training=False).element_spec[0]

@@ -29,8 +29,8 @@ def new_model(tiny_transform, hparams=TINY):
   files = str(tiny_transform / 'data*')
   preprocessing = PreprocessingConfig.from_dict(TINY_PREPROCESSING)
   plan = inputs.plan_batches(files, hparams, preprocessing)
-  spec = trainer.make_dataset(files, output, hparams, preprocessing, plan,
-                              training=False).element_spec[0]
+  spec = inputs.make_dataset(files, output, hparams, preprocessing, plan,
+                             training=False).element_spec[0]
   return model, spec
 
 
