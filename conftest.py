@@ -4,24 +4,60 @@ import os
 os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
-import gzip  # pylint: disable=g-import-not-at-top,g-bad-import-order
+import functools  # pylint: disable=g-import-not-at-top,g-bad-import-order
+import gzip
 import pathlib
 import subprocess
 import sys
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import pytest
 
 ROOT = pathlib.Path(__file__).parent
-MULTI30K = pathlib.Path(os.environ.get(
-    'NMT_MULTI30K_DIR', ROOT.parent / 'shared' / 'data' / 'multi30k'))
+
+
+def multi30k_candidates() -> Tuple[List[pathlib.Path], pathlib.Path]:
+  """Where the tests look for Multi30k, in order ($NMT_MULTI30K_DIR, the shared
+  data beside the clone, data/multi30k where ./run.sh puts it), and where they
+  download it if none holds it ($NMT_MULTI30K_DIR, else data/multi30k)."""
+  env = os.environ.get('NMT_MULTI30K_DIR')
+  local = ROOT / 'data' / 'multi30k'
+  candidates = [ROOT.parent / 'shared' / 'data' / 'multi30k', local]
+  return (([pathlib.Path(env)] + candidates, pathlib.Path(env)) if env
+          else (candidates, local))
+
+
+def locate_multi30k(candidates: List[pathlib.Path], download_to: pathlib.Path,
+                    url_template: Optional[str] = None) -> pathlib.Path:
+  """The first candidate holding all of Multi30k, verified; if none does,
+  `download_to` once the product's checksum-verified downloader has fetched
+  what it lacks (from `url_template`, default $NMT_MULTI30K_URL or GitHub)."""
+  from nmt_tfx.components.data import multi30k  # pylint: disable=g-import-not-at-top
+  names = multi30k.checksums()
+  for directory in candidates:
+    if all((directory / name).exists() for name in names):
+      multi30k.prepare(str(directory), multi30k.LANGUAGES, download=False)
+      return directory
+  multi30k.prepare(str(download_to), multi30k.LANGUAGES,
+                   url_template=url_template)
+  return download_to
+
+
+@functools.lru_cache(maxsize=None)
+def multi30k_path() -> pathlib.Path:
+  """Multi30k for this test session (located or downloaded once)."""
+  candidates, download_to = multi30k_candidates()
+  try:
+    return locate_multi30k(candidates, download_to)
+  except Exception as e:  # pylint: disable=broad-except
+    pytest.fail(f'Multi30k is in none of {", ".join(map(str, candidates))} '
+                f'and could not be downloaded to {download_to}: {e}',
+                pytrace=False)
 
 
 def read_multi30k(stem: str, lang: str, limit: int = None) -> List[str]:
-  path = MULTI30K / f'{stem}.{lang}.gz'
-  if not path.exists():
-    pytest.fail(f'Multi30k not found at {MULTI30K}; set NMT_MULTI30K_DIR')
-  with gzip.open(path, 'rt', encoding='utf-8') as f:
+  with gzip.open(multi30k_path() / f'{stem}.{lang}.gz', 'rt',
+                 encoding='utf-8') as f:
     lines = [line.rstrip('\n') for line in f]
   return lines[:limit] if limit else lines
 
@@ -40,17 +76,15 @@ def write_slice(directory: pathlib.Path, sizes: dict,
 
 @pytest.fixture(scope='session')
 def multi30k_dir() -> pathlib.Path:
-  if not (MULTI30K / 'SHA256SUMS').exists():
-    pytest.fail(f'Multi30k not found at {MULTI30K}; set NMT_MULTI30K_DIR')
-  return MULTI30K
+  """A directory holding all of Multi30k, verified (see multi30k_candidates)."""
+  return multi30k_path()
 
 
 def run_transform(pairs: List[Tuple[str, str]], out_dir: pathlib.Path,
                   preprocessing_config: dict) -> pathlib.Path:
   """Runs preprocessing_fn with tensorflow-transform on Beam, writing the
   transform graph to out_dir/transform and examples to out_dir/data-*.gz."""
-  import functools  # pylint: disable=g-import-not-at-top
-  import apache_beam as beam
+  import apache_beam as beam  # pylint: disable=g-import-not-at-top
   import tensorflow as tf
   import tensorflow_transform as tft
   import tensorflow_transform.beam as tft_beam

@@ -13,6 +13,9 @@ from nmt_tfx.components.data.corpus import CorpusError
 
 URL_TEMPLATE = ('https://github.com/multi30k/dataset/raw/master/'
                 'data/task1/raw/{name}')
+# A mirror (an internal artifact store, or file:///path/{name}) replaces it.
+URL_ENV = 'NMT_MULTI30K_URL'
+
 LANGUAGES = ('en', 'de', 'fr', 'cs')
 # Pipeline split name -> Multi30k file stem.
 SPLIT_STEMS = {'train': 'train', 'eval': 'val', 'test': 'test_2016_flickr'}
@@ -54,13 +57,24 @@ def _download(url: str, path: str, expected: str) -> None:
   os.replace(partial, path)
 
 
+def source_url_template() -> str:
+  """Where missing files come from: $NMT_MULTI30K_URL, else GitHub."""
+  template = os.environ.get(URL_ENV) or URL_TEMPLATE
+  if '{name}' not in template:
+    raise CorpusError(f'${URL_ENV}={template!r} must contain {{name}}, e.g. '
+                      'https://mirror.example/multi30k/{name}')
+  return template
+
+
 def prepare(data_dir: str, languages: Iterable[str],
             stems: Iterable[str] = tuple(SPLIT_STEMS.values()),
-            url_template: Optional[str] = URL_TEMPLATE) -> str:
+            download: bool = True,
+            url_template: Optional[str] = None) -> str:
   """Makes sure `data_dir` holds verified files; returns `data_dir`.
 
   Files present are verified against SHA256SUMS; missing ones are downloaded
-  (unless `url_template` is None) and verified before they become visible.
+  (if `download`) from `url_template` (default: `source_url_template()`) and
+  verified before they become visible.
   """
   sums = checksums()
   for lang in languages:
@@ -79,9 +93,10 @@ def prepare(data_dir: str, languages: Iterable[str],
           raise CorpusError(
               f'{path}: SHA256 {actual} does not match SHA256SUMS '
               f'({sums[name]}); the file is corrupt or not Multi30k')
-      elif url_template is None:
+      elif not download:
         raise CorpusError(f'{path}: missing, and downloading is disabled')
       else:
         os.makedirs(data_dir, exist_ok=True)
-        _download(url_template.format(name=name), path, sums[name])
+        _download((url_template or source_url_template()).format(name=name),
+                  path, sums[name])
   return data_dir

@@ -11,7 +11,7 @@ def test_shipped_checksums_match_the_reference_copy(multi30k_dir):
   shipped = multi30k.checksums()
   assert len(shipped) == 12
   multi30k.prepare(str(multi30k_dir), ['en', 'de', 'fr', 'cs'],
-                   url_template=None)  # verifies all 12, downloads nothing
+                   download=False)  # verifies all 12, downloads nothing
 
 
 def test_corrupt_file_is_rejected(tmp_path, multi30k_dir):
@@ -19,7 +19,7 @@ def test_corrupt_file_is_rejected(tmp_path, multi30k_dir):
   with open(tmp_path / 'val.en.gz', 'ab') as f:
     f.write(b'junk')
   with pytest.raises(CorpusError, match=r'val\.en\.gz: SHA256 .* does not match'):
-    multi30k.prepare(str(tmp_path), ['en'], ['val'], url_template=None)
+    multi30k.prepare(str(tmp_path), ['en'], ['val'], download=False)
 
 
 def test_download_verifies_before_the_file_appears(tmp_path, multi30k_dir):
@@ -42,3 +42,14 @@ def test_unreachable_source_says_how_to_work_offline(tmp_path):
   with pytest.raises(CorpusError, match='point --data-dir at a directory'):
     multi30k.prepare(str(tmp_path), ['en'], ['val'],
                      url_template=f'file://{tmp_path}/nowhere/{{name}}')
+
+
+def test_mirror_from_the_environment_replaces_github(tmp_path, monkeypatch,
+                                                     multi30k_dir):
+  monkeypatch.setenv(multi30k.URL_ENV, f'file://{multi30k_dir}/{{name}}')
+  multi30k.prepare(str(tmp_path), ['en'], ['val'])
+  assert [p.name for p in tmp_path.iterdir()] == ['val.en.gz']
+
+  monkeypatch.setenv(multi30k.URL_ENV, f'file://{multi30k_dir}/')
+  with pytest.raises(CorpusError, match=r'NMT_MULTI30K_URL=.* must contain \{name\}'):
+    multi30k.prepare(str(tmp_path / 'other'), ['en'], ['val'])
