@@ -79,16 +79,21 @@ _PAIR = re.compile(r'\s*([A-Za-z_]+)-([A-Za-z_]+)\s*')
 def read_config(exec_properties: Dict[str, Any]) -> ReadConfig:
   """The settings in `custom_config` (either form); ValueError otherwise."""
   config = example_gen_pb2.CustomConfig()
-  raw = exec_properties.get('custom_config') or '{}'
+  given = exec_properties.get('custom_config')
+  raw = given or '{}'
   pair = _PAIR.fullmatch(raw) if isinstance(raw, str) else None
   if pair:
     return ReadConfig(pair.group(1), pair.group(2))
-  json_format.Parse(raw if isinstance(raw, str) else json.dumps(raw), config)
+  expected = (f'ParallelTextExampleGen: custom_config {given!r} is neither a '
+              'language pair such as "en-de" (letters, one "-") nor the JSON of '
+              'make_custom_config(source_lang, target_lang)')
+  try:
+    json_format.Parse(raw if isinstance(raw, str) else json.dumps(raw), config)
+  except json_format.ParseError as e:
+    raise ValueError(f'{expected}: {e}') from None
   fields = struct_pb2.Struct()
   if not config.custom_config.Unpack(fields):
-    raise ValueError('ParallelTextExampleGen needs custom_config from '
-                     'make_custom_config(source_lang, target_lang) or a '
-                     'language pair such as "en-de"')
+    raise ValueError(expected)
   return ReadConfig(fields['source_lang'], fields['target_lang'],
                     int(fields['lines_per_range']) if 'lines_per_range' in
                     fields else corpus.DEFAULT_LINES_PER_RANGE)

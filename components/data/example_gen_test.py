@@ -26,9 +26,10 @@ def test_settings_from_proto_json_and_from_pipeline_parameter():
       example_gen.ReadConfig('en', 'cs', corpus.DEFAULT_LINES_PER_RANGE))
 
 
-@pytest.mark.parametrize('bad', ['', 'en', 'en-', 'en_de'])
-def test_anything_else_is_rejected(bad):
-  with pytest.raises(Exception):
+@pytest.mark.parametrize('bad', ['', 'en', 'en-', 'en_de', 'en--de', '{}'])
+def test_anything_else_is_rejected_with_what_is_expected(bad):
+  with pytest.raises(ValueError, match=f'custom_config {bad!r} is neither a '
+                     'language pair such as "en-de"'):
     example_gen.read_config({'custom_config': bad})
 
 
