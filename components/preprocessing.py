@@ -67,11 +67,11 @@ def preprocessing_fn(inputs: Dict[str, tf.Tensor],
   rows = target_ids.nrows()
   target_in = tf.concat([_column(rows, vocabulary.BOS_ID), target_ids], axis=1)
   return {
-      'source_ids': source_ids,
-      'source_length': source_ids.row_lengths(),
-      'target_in': target_in,
-      'target_out': tf.concat(
+      features.SOURCE_IDS: source_ids,
+      features.SOURCE_LENGTH: source_ids.row_lengths(),
+      features.TARGET_IN: target_in,
+      features.TARGET_OUT: tf.concat(
           [target_ids, _column(rows, vocabulary.EOS_ID)], axis=1),
-      'target_length': target_in.row_lengths(),
-      'target_text': target_text,
+      features.TARGET_LENGTH: target_in.row_lengths(),
+      features.TARGET_TEXT: target_text,
   }

@@ -92,7 +92,8 @@ class Translator(tf.Module):
     tokens: what every decoder is given."""
     transformed = self.tft_layer({features.SOURCE: tf.reshape(text, [-1, 1])})
     source_ids, source_length = self._dense(
-        transformed['source_ids'], self._preprocessing.max_source_length)
+        transformed[features.SOURCE_IDS],
+        self._preprocessing.max_source_length)
     max_length = decoding.max_output_length_for(source_length, self._hparams)
     return source_ids, source_length, max_length
 
@@ -156,9 +157,10 @@ class Translator(tf.Module):
         features.SOURCE: tf.reshape(text, [-1, 1]),
         features.TARGET: tf.reshape(translation, [-1, 1])})
     source_ids, source_length = self._dense(
-        transformed['source_ids'], self._preprocessing.max_source_length)
+        transformed[features.SOURCE_IDS],
+        self._preprocessing.max_source_length)
     # At most max_target_length: BOS + tokens, and the same tokens + EOS.
-    target_in = transformed['target_in'][
+    target_in = transformed[features.TARGET_IN][
         :, :self._preprocessing.max_target_length]
     eos = tf.RaggedTensor.from_tensor(tf.fill(
         [target_in.nrows(), 1], tf.constant(vocabulary.EOS_ID, tf.int64)))

@@ -19,14 +19,15 @@ from typing import Dict, List, NamedTuple, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
+from nmt_tfx.components.data import features
 from nmt_tfx.components.model.hparams import HParams
 from nmt_tfx.components.preprocessing import PreprocessingConfig
 from nmt_tfx.components.text import vocabulary
 
-SEQUENCES = ('source_ids', 'target_in', 'target_out')
-LENGTHS = ('source_length', 'target_length')
-LABEL = 'target_out'
-MODEL_FEATURES = ('source_ids', 'target_in')
+SEQUENCES = (features.SOURCE_IDS, features.TARGET_IN, features.TARGET_OUT)
+LENGTHS = (features.SOURCE_LENGTH, features.TARGET_LENGTH)
+LABEL = features.TARGET_OUT
+MODEL_FEATURES = (features.SOURCE_IDS, features.TARGET_IN)
 
 
 class BatchPlan(NamedTuple):
@@ -71,14 +72,14 @@ def fits(example: Dict[str, tf.Tensor], preprocessing: PreprocessingConfig
          ) -> tf.Tensor:
   """True if neither side is longer than its cap."""
   return tf.logical_and(
-      example['source_length'] <= preprocessing.max_source_length,
-      example['target_length'] <= preprocessing.max_target_length)
+      example[features.SOURCE_LENGTH] <= preprocessing.max_source_length,
+      example[features.TARGET_LENGTH] <= preprocessing.max_target_length)
 
 
 def example_length(example: Dict[str, tf.Tensor]) -> tf.Tensor:
   """max(source, target) tokens: the width a bucket pads to; int32 []."""
-  return tf.cast(tf.maximum(example['source_length'],
-                            example['target_length']), tf.int32)
+  return tf.cast(tf.maximum(example[features.SOURCE_LENGTH],
+                            example[features.TARGET_LENGTH]), tf.int32)
 
 
 def token_quantiles(lengths: np.ndarray, count: int, cap: int) -> List[int]:
@@ -210,7 +211,8 @@ def make_validation_batches(file_pattern, tf_transform_output,
   length, within `budget` tokens each; the raw target texts, aligned).
   Sources are truncated to max_source_length, as the served model does."""
   spec = _feature_spec(tf_transform_output,
-                       ('source_ids', 'source_length', 'target_text'))
+                       (features.SOURCE_IDS, features.SOURCE_LENGTH,
+                        features.TARGET_TEXT))
   ds = tf.data.TFRecordDataset(list_files(file_pattern),
                                compression_type='GZIP')
   if hparams.validation_sentences:
@@ -218,8 +220,9 @@ def make_validation_batches(file_pattern, tf_transform_output,
   ds = ds.map(lambda r: tf.io.parse_single_example(r, spec))
   sources, references = [], []
   for example in ds.as_numpy_iterator():
-    sources.append(example['source_ids'][:preprocessing.max_source_length])
-    references.append(example['target_text'].decode('utf-8'))
+    sources.append(
+        example[features.SOURCE_IDS][:preprocessing.max_source_length])
+    references.append(example[features.TARGET_TEXT].decode('utf-8'))
   batches, ordered = [], []
   for indices in length_ordered_batches([len(s) for s in sources], budget):
     rows = [sources[i] for i in indices]

@@ -3,6 +3,7 @@ from typing import Dict, List, Tuple
 
 import tensorflow as tf
 
+from nmt_tfx.components.data import features
 from nmt_tfx.components.model import decoding
 from nmt_tfx.components.model import layers
 from nmt_tfx.components.model import token_steps
@@ -35,8 +36,9 @@ class AttentionSeq2Seq(token_steps.TokenSteps, tf.keras.Model):
   def decoder_outputs(self, inputs: Dict[str, tf.Tensor],
                       training=False) -> tf.Tensor:
     """Teacher forcing: -> the decoder's outputs [B, T, D]."""
-    encoded = self.encoder(inputs['source_ids'], training=training)
-    outputs, _, _ = self.decoder(inputs['target_in'], encoded.state, encoded,
+    encoded = self.encoder(inputs[features.SOURCE_IDS], training=training)
+    outputs, _, _ = self.decoder(inputs[features.TARGET_IN], encoded.state,
+                                 encoded,
                                  training=training)
     return outputs
 

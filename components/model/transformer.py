@@ -5,6 +5,7 @@ from typing import Dict, NamedTuple, Tuple
 
 import tensorflow as tf
 
+from nmt_tfx.components.data import features
 from nmt_tfx.components.model import decoding
 from nmt_tfx.components.model import token_steps
 from nmt_tfx.components.model import transformer_layers as layers
@@ -78,8 +79,8 @@ class TransformerSeq2Seq(token_steps.TokenSteps, tf.keras.Model):
   def _teacher_forced(self, inputs, training):
     """-> decoder outputs [B, T, D], last layer's cross-attention
     [B, H, T, S]."""
-    memory, mask = self._encode(inputs['source_ids'], training)
-    x = self.target_embedding(inputs['target_in'], training=training)
+    memory, mask = self._encode(inputs[features.SOURCE_IDS], training)
+    x = self.target_embedding(inputs[features.TARGET_IN], training=training)
     outputs, weights, _ = self.decoder(x, mask, memory=memory,
                                        training=training)
     return outputs, weights
@@ -127,5 +128,6 @@ class TransformerSeq2Seq(token_steps.TokenSteps, tf.keras.Model):
     """Teacher-forced cross-attention of the last decoder layer, mean over
     heads: [B, S], [B, T] -> weights [B, T, S] float32."""
     _, weights = self._teacher_forced(
-        {'source_ids': source_ids, 'target_in': target_in}, training=False)
+        {features.SOURCE_IDS: source_ids, features.TARGET_IN: target_in},
+        training=False)
     return tf.reduce_mean(weights, axis=1)
