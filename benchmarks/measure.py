@@ -9,6 +9,7 @@ from typing import Dict, List, NamedTuple, Tuple
 
 import tensorflow as tf
 
+from nmt_tfx.components.data import features
 from nmt_tfx.components.model.hparams import HParams
 
 
@@ -37,10 +38,10 @@ def matmul_peak_gflops(dtype=tf.float32, n: int = 2048, chain: int = 10,
   return best
 
 
-def lengths(features, labels) -> Tuple[tf.Tensor, tf.Tensor]:
+def lengths(inputs, labels) -> Tuple[tf.Tensor, tf.Tensor]:
   """Non-padding source and target tokens per sentence ([B] each); the
   target counts the tokens the loss sees (words + EOS)."""
-  src = tf.reduce_sum(tf.cast(features['source_ids'] > 0, tf.int64), 1)
+  src = tf.reduce_sum(tf.cast(inputs[features.SOURCE_IDS] > 0, tf.int64), 1)
   tgt = tf.reduce_sum(tf.cast(labels > 0, tf.int64), 1)
   return src, tgt
 

@@ -1,6 +1,6 @@
 """Quality benchmark: a named configuration, trained by the pipeline itself.
 
-  .venv/bin/python benchmarks/quality.py --data-dir ../shared/data/multi30k \
+  .venv/bin/python -m benchmarks.quality --data-dir ../shared/data/multi30k \
       --config quality --pairs en-de en-fr
 
 For each language pair it runs the whole local pipeline from raw text
@@ -25,9 +25,7 @@ import time
 os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-import stages  # pylint: disable=g-import-not-at-top,wrong-import-position
+from benchmarks import stages  # pylint: disable=g-import-not-at-top,wrong-import-position
 TEST_STEM = 'test_2016_flickr'
 
 
@@ -58,7 +56,7 @@ def score_stage(args) -> dict:
   """In a fresh process: decode test with the run's model, greedy and beam."""
   import numpy as np  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from speed import RunArtifacts  # pylint: disable=g-import-not-at-top
+  from benchmarks.speed import RunArtifacts  # pylint: disable=g-import-not-at-top
   from nmt_tfx.components.evaluation import bleu  # pylint: disable=g-import-not-at-top
   from nmt_tfx.components.model import export  # pylint: disable=g-import-not-at-top
   run = RunArtifacts(_run_dir(args.runs_dir, args.pair))
@@ -94,9 +92,9 @@ def score_stage(args) -> dict:
 
 
 def _score(args, pair: str) -> dict:
-  cmd = [sys.executable, os.path.abspath(__file__), '--stage', 'score',
-         '--pair', pair, '--data-dir', args.data_dir, '--runs-dir',
-         args.runs_dir, '--config', args.config]
+  cmd = stages.command('benchmarks.quality', '--stage', 'score',
+                       '--pair', pair, '--data-dir', args.data_dir,
+                       '--runs-dir', args.runs_dir, '--config', args.config)
   return stages.run(cmd, f'scoring {pair}')
 
 
@@ -134,7 +132,6 @@ def main(argv=None) -> int:
   args = parser.parse_args(argv)
   args.data_dir = os.path.abspath(args.data_dir)
   if args.stage:
-    sys.path.insert(0, HERE)
     stages.report(score_stage(args))
     return 0
   args.runs_dir = os.path.abspath(args.runs_dir or tempfile.mkdtemp(

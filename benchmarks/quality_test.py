@@ -1,11 +1,5 @@
 """The quality benchmark's table, from a finished run's numbers."""
-import importlib.util
-import pathlib
-
-spec = importlib.util.spec_from_file_location(
-    'quality', pathlib.Path(__file__).with_name('quality.py'))
-quality = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(quality)
+from benchmarks import quality
 
 
 def test_table_has_one_row_per_pair_with_greedy_and_beam_scores():

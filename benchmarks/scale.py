@@ -36,7 +36,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -96,15 +95,11 @@ class TreeMemory:
 def run_measured(cmd: List[str], name: str) -> dict:
   """Runs a stage command; its RESULT plus the tree's peak memory (GiB)."""
   proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True)
+                          text=True, cwd=stages.ROOT)
   memory = TreeMemory(proc.pid)
   out, err = proc.communicate()
   memory.stop()
-  results = [l for l in out.splitlines() if l.startswith(stages.RESULT)]
-  if proc.returncode or not results:
-    sys.stderr.write(out[-3000:] + err[-5000:])
-    raise RuntimeError(f'stage {name} failed ({proc.returncode})')
-  result = json.loads(results[-1][len(stages.RESULT):])
+  result = stages.result_of(proc.returncode, out, err, name)
   result.update(peak_tree_gib=memory.peak_tree / 2 ** 30,
                 peak_process_gib=memory.peak_process / 2 ** 30)
   return result
@@ -241,6 +236,7 @@ def stage_train(args) -> dict:
   import numpy as np  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   import tensorflow_transform as tft  # pylint: disable=g-import-not-at-top
+  from nmt_tfx.components.data import features  # pylint: disable=g-import-not-at-top
   from nmt_tfx.components.model import inputs  # pylint: disable=g-import-not-at-top
   from nmt_tfx.components.model import trainer  # pylint: disable=g-import-not-at-top
   from nmt_tfx.components.text import codecs  # pylint: disable=g-import-not-at-top
@@ -261,8 +257,8 @@ def stage_train(args) -> dict:
     next(batches)
   tokens, start = [], time.time()
   for _ in range(5 * args.train_steps):
-    features, labels = next(batches)
-    tokens.append(int(np.count_nonzero(features['source_ids']))
+    batch, labels = next(batches)
+    tokens.append(int(np.count_nonzero(batch[features.SOURCE_IDS]))
                   + int(np.count_nonzero(labels)))
   input_seconds = time.time() - start
   codec = codecs.load(output, preprocessing)
@@ -325,7 +321,7 @@ STAGE_FUNCTIONS = {'pipeline': stage_pipeline,
 # ------------------------------------------------------------------ driver ---
 
 def _stage_cmd(kind: str, **flags) -> List[str]:
-  cmd = [sys.executable, '-m', 'benchmarks.scale', '--run-stage', kind]
+  cmd = stages.command('benchmarks.scale', '--run-stage', kind)
   for name, value in flags.items():
     cmd += [f'--{name.replace("_", "-")}', str(value)]
   return cmd

@@ -11,6 +11,7 @@ Layer sizes, vocabulary, batches and loss match the project's model.
 """
 import tensorflow as tf
 
+from nmt_tfx.components.data import features
 from nmt_tfx.components.model import seq2seq
 from nmt_tfx.components.model.hparams import HParams
 from nmt_tfx.components.text import vocabulary
@@ -63,12 +64,12 @@ def make_train_step(model: SeedStyleSeq2Seq, optimizer):
   """The tutorial's train step: a Python loop over target positions, so
   there is one graph per target length, built the first time it is seen."""
 
-  def unrolled_step(features, labels):
+  def unrolled_step(inputs, labels):
     with tf.GradientTape() as tape:
-      encoded, state = model.encode(features['source_ids'])
+      encoded, state = model.encode(inputs[features.SOURCE_IDS])
       logits = []
-      for t in range(features['target_in'].shape[1]):
-        step_logits, state = model.step(features['target_in'][:, t], state,
+      for t in range(inputs[features.TARGET_IN].shape[1]):
+        step_logits, state = model.step(inputs[features.TARGET_IN][:, t], state,
                                         encoded)
         logits.append(step_logits)
       loss = seq2seq.masked_cross_entropy(labels, tf.stack(logits, 1))
@@ -78,14 +79,14 @@ def make_train_step(model: SeedStyleSeq2Seq, optimizer):
 
   graphs = {}
 
-  def train_step(features, labels):
+  def train_step(inputs, labels):
     length = int(labels.shape[1])
     if length not in graphs:
       target = tf.TensorSpec([None, length], labels.dtype)
       graphs[length] = tf.function(unrolled_step, input_signature=[
-          {'source_ids': tf.TensorSpec([None, None], labels.dtype),
-           'target_in': target}, target])
-    return graphs[length](features, labels)
+          {features.SOURCE_IDS: tf.TensorSpec([None, None], labels.dtype),
+           features.TARGET_IN: target}, target])
+    return graphs[length](inputs, labels)
   return train_step
 
 

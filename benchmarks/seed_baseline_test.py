@@ -1,9 +1,6 @@
 """The speed benchmark's comparators compute the same things as the project:
 the Python-loop decoder finds the same hypotheses as the in-graph beam
 search, and the seed-style train step learns, one graph per target length."""
-import os
-import sys
-
 import numpy as np
 import tensorflow as tf
 
@@ -11,10 +8,8 @@ from nmt_tfx.components.model import decoding
 from nmt_tfx.components.model import seq2seq
 from nmt_tfx.components.model.hparams import HParams
 
-# The benchmark scripts import each other by module name, as when run.
-sys.path.append(os.path.dirname(os.path.abspath(__file__)))
-import measure  # pylint: disable=g-import-not-at-top,wrong-import-position
-import seed_baseline  # pylint: disable=g-import-not-at-top,wrong-import-position
+from benchmarks import measure
+from benchmarks import seed_baseline
 
 SMALL = HParams(embedding_dim=16, encoder_units=8, decoder_units=12,
                 attention_units=10, dropout=0.0)

@@ -1,6 +1,6 @@
 """Speed benchmark: the project against the seed-style baseline, in one run.
 
-  .venv/bin/python benchmarks/speed.py --data-dir ../shared/data/multi30k
+  .venv/bin/python -m benchmarks.speed --data-dir ../shared/data/multi30k
 
 Runs the default pipeline once (Multi30k en->de), then, each in a fresh
 process so peak memory is per measurement:
@@ -31,10 +31,7 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 SEED_BATCH_SENTENCES = 64   # the seed-style baseline's (tutorial's) batch
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-import stages  # pylint: disable=g-import-not-at-top,wrong-import-position
-ROOT = os.path.dirname(HERE)
+from benchmarks import stages  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
 def _newest(pattern: str) -> str:
@@ -89,7 +86,7 @@ def stage_pipeline(args) -> dict:
 
 def stage_peak(args) -> dict:
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  import measure  # pylint: disable=g-import-not-at-top
+  from benchmarks import measure  # pylint: disable=g-import-not-at-top
   del args
   return {name: max(measure.matmul_peak_gflops(dtype, n) for n in (1024, 2048))
           for name, dtype in (('float32', tf.float32),
@@ -124,8 +121,8 @@ def stage_train(args) -> dict:
   """Tokens/s of one implementation: first `warmup` steps from a cold start
   (graph building included), then `steps` batches replayed (steady state)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  import measure  # pylint: disable=g-import-not-at-top
-  import seed_baseline  # pylint: disable=g-import-not-at-top
+  from benchmarks import measure  # pylint: disable=g-import-not-at-top
+  from benchmarks import seed_baseline  # pylint: disable=g-import-not-at-top
   from nmt_tfx.components.model import trainer  # pylint: disable=g-import-not-at-top
   hparams, (src_vocab, tgt_vocab), dataset = _training_setup(
       args, bucketed=args.impl != 'seed')
@@ -180,8 +177,8 @@ def stage_decode(args) -> dict:
   """Exported signature vs a Python loop per token, same weights, same
   maximum length, no length penalty (so both rank hypotheses alike)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  import measure  # pylint: disable=g-import-not-at-top
-  import seed_baseline  # pylint: disable=g-import-not-at-top
+  from benchmarks import measure  # pylint: disable=g-import-not-at-top
+  from benchmarks import seed_baseline  # pylint: disable=g-import-not-at-top
   from nmt_tfx.components.model import trainer  # pylint: disable=g-import-not-at-top
   import tensorflow_transform as tft  # pylint: disable=g-import-not-at-top
   from nmt_tfx.components.model import export  # pylint: disable=g-import-not-at-top
@@ -236,7 +233,7 @@ def stage_decode(args) -> dict:
 def stage_profile(args) -> dict:
   """Traces `steps` training steps of the project model; op time by type."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  import measure  # pylint: disable=g-import-not-at-top
+  from benchmarks import measure  # pylint: disable=g-import-not-at-top
   from nmt_tfx.components.model import trainer  # pylint: disable=g-import-not-at-top
   hparams, (src_vocab, tgt_vocab), dataset = _training_setup(args)
   model = trainer.build_model(src_vocab, tgt_vocab, hparams)
@@ -270,9 +267,9 @@ def _run_dir(args) -> str:
 
 def _stage(args, name: str, *extra: str) -> dict:
   """Runs a stage in a fresh process; returns its RESULT."""
-  cmd = [sys.executable, os.path.abspath(__file__), '--stage', name,
-         '--data-dir', args.data_dir, '--runs-dir', args.runs_dir,
-         '--pipeline-config', args.pipeline_config, *extra]
+  cmd = stages.command('benchmarks.speed', '--stage', name,
+                       '--data-dir', args.data_dir, '--runs-dir', args.runs_dir,
+                       '--pipeline-config', args.pipeline_config, *extra)
   print(f'[bench] {name} {" ".join(extra)}', file=sys.stderr, flush=True)
   return stages.run(cmd, name)
 
@@ -302,7 +299,6 @@ def main(argv=None) -> int:
   args.data_dir = os.path.abspath(args.data_dir)
 
   if args.stage:
-    sys.path.insert(0, HERE)
     stages.report(STAGES[args.stage](args))
     return 0
 

@@ -1,6 +1,5 @@
 """The scale benchmark's generated corpus and its tables."""
 import os
-import subprocess
 import sys
 
 from benchmarks import scale
