@@ -11,9 +11,19 @@ with file and line and nothing is written. ExampleGen's workers check every
 line; bad data they find ends the run the same way (exit code 2, nothing
 pushed).
 """
+import atexit
 import os
 
 os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')  # before TensorFlow loads.
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # C++ INFO and WARNING off.
+
+from nmt_tfx.pipeline import console  # pylint: disable=g-import-not-at-top,g-bad-import-order
+# Run as the CLI: TensorFlow's start-up lines go to the run's log, not the
+# terminal (set up before TensorFlow loads, below).
+STDERR_SIEVE = (console.StderrSieve().start()
+                if console.is_cli_process(__name__) else None)
+if STDERR_SIEVE:
+  atexit.register(STDERR_SIEVE.stop)
 
 import argparse  # pylint: disable=g-import-not-at-top,g-bad-import-order
 import dataclasses
@@ -25,6 +35,8 @@ import sys
 import time
 from typing import List, Optional
 
+from nmt_tfx import components as components_package
+from nmt_tfx import pipeline as pipeline_package
 from nmt_tfx.components.data import corpus
 from nmt_tfx.components.data import multi30k
 from nmt_tfx.pipeline import beam_profiles
@@ -106,20 +118,27 @@ def check_data(config: configs.PipelineConfig, download: bool) -> None:
 
 
 class _StageProgress(logging.Filter):
-  """Lets TFX's "Component X is running/finished" through, with durations.
+  """What the console shows of the log: TFX's "Component X is running /
+  finished" (with durations), the project's own warnings, and every error.
+  Third-party warnings (Beam workers relayed, Keras, TFX) stay in the file.
 
   It rewrites the record it passes; the file handler is added before the
   console handler, so the full log keeps TFX's own wording.
   """
 
   _PATTERN = re.compile(r'^Component (\S+) is (running|finished)\.$')
+  # Source folders of the project's modules (components/, pipeline/, ...).
+  _OWN_CODE = tuple(os.path.dirname(os.path.abspath(package.__file__)) + os.sep
+                    for package in (components_package, pipeline_package))
 
   def __init__(self):
     super().__init__()
     self._started = {}
 
   def filter(self, record: logging.LogRecord) -> bool:
-    if record.levelno >= logging.WARNING and record.name != 'absl':
+    if record.levelno >= logging.ERROR or (
+        record.levelno >= logging.WARNING
+        and record.pathname.startswith(self._OWN_CODE)):
       return True
     match = self._PATTERN.match(record.getMessage())
     if not match:
@@ -144,12 +163,12 @@ def configure_logging(log_path: str) -> None:
   to_file = logging.FileHandler(log_path)
   to_file.setFormatter(logging.Formatter(
       '%(asctime)s %(levelname)s %(name)s: %(message)s'))
-  console = logging.StreamHandler(sys.stdout)
-  console.setFormatter(logging.Formatter('[pipeline] %(asctime)s %(message)s',
-                                         '%H:%M:%S'))
-  console.addFilter(_StageProgress())
+  terminal = logging.StreamHandler(sys.stdout)
+  terminal.setFormatter(logging.Formatter('[pipeline] %(asctime)s %(message)s',
+                                          '%H:%M:%S'))
+  terminal.addFilter(_StageProgress())
   root.addHandler(to_file)
-  root.addHandler(console)
+  root.addHandler(terminal)
   # TensorFlow's logger prints through its own handler; route it through ours.
   tf_logger = logging.getLogger('tensorflow')
   for handler in list(tf_logger.handlers):
@@ -157,6 +176,9 @@ def configure_logging(log_path: str) -> None:
   tf_logger.propagate = True
   from absl import logging as absl_logging  # pylint: disable=g-import-not-at-top
   absl_logging.set_verbosity(absl_logging.INFO)
+  if STDERR_SIEVE:
+    STDERR_SIEVE.attach(log_path)
+    console.log_unraisable(log_path)
   print(f'[pipeline] full log: {log_path}', flush=True)
 
 

@@ -1,8 +1,9 @@
 """The local runner's data handling: the bounded check before a run, bad data
 found by ExampleGen's Beam workers, and ExampleGen's counts and the
-Trainer's batch plan in the summary."""
+Trainer's batch plan in the summary; what its console shows of the log."""
 import dataclasses
 import json
+import logging
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -98,3 +99,27 @@ def test_summary_prints_the_counts_example_gen_wrote(tmp_path, monkeypatch,
   assert ('batches of 1,060 tokens in length buckets [12, 20]; 15.5% of '
           '20,000 sampled training pairs are over the length caps and not '
           'trained on') in out
+
+
+def _record(name, level, pathname, msg):
+  return logging.LogRecord(name, level, pathname, 1, msg, (), None)
+
+
+def test_console_shows_stages_own_warnings_and_errors_only():
+  progress = local_runner._StageProgress()  # pylint: disable=protected-access
+  own = str(local_runner.pathlib.Path(local_runner.__file__).parent.parent /
+            'components' / 'model' / 'warm_start.py')
+  beam = '/venv/site-packages/apache_beam/runners/portability/local_job_service.py'
+  keras = '/venv/site-packages/tf_keras/src/engine/training.py'
+  shown = lambda record: progress.filter(record)
+  started = _record('absl', logging.INFO, '/tfx/launcher.py',
+                    'Component Trainer is running.')
+  assert shown(started) and started.getMessage() == 'Trainer ...'
+  assert shown(_record('absl', logging.WARNING, own, 'warm start skipped'))
+  assert not shown(_record(
+      'apache_beam.runners.portability.local_job_service', logging.WARNING,
+      beam, 'Worker: severity: WARN timestamp { seconds: 1 } message: "x"'))
+  assert not shown(_record('tensorflow', logging.WARNING, keras,
+                           "Model's `__init__()` arguments contain ..."))
+  assert not shown(_record('absl', logging.INFO, own, 'epoch 3 done'))
+  assert shown(_record('apache_beam', logging.ERROR, beam, 'worker failed'))

@@ -52,11 +52,11 @@ def first_run(e2e_data_dir, tmp_path_factory):
   result = run_cli(e2e_data_dir, runs_dir, '--train-steps', '400',
                    '--bleu-floor', '10', '--hparams', json.dumps(HPARAMS))
   assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
-  return runs_dir, result.stdout
+  return runs_dir, result.stdout, result.stderr
 
 
 def test_first_run_is_blessed_and_pushed_atomically(first_run):
-  runs_dir, stdout = first_run
+  runs_dir, stdout, _ = first_run
   report = latest_report(runs_dir)
   assert report['blessed'], report['reason']
   assert report['scores']['eval']['bleu'] >= 10
@@ -71,8 +71,16 @@ def test_first_run_is_blessed_and_pushed_atomically(first_run):
   assert 'report.html' in stdout
 
 
+def test_console_keeps_runtime_start_up_lines_in_the_log(first_run):
+  runs_dir, stdout, stderr = first_run
+  for line in ('Unable to register cuDNN factory', 'Worker: severity'):
+    assert line not in stdout + stderr
+  [log] = (runs_dir / 'nmt-en-de' / 'logs').glob('*.log')
+  assert 'Unable to register cuDNN factory' in log.read_text()
+
+
 def test_first_run_writes_the_html_report_with_figures(first_run):
-  runs_dir, _ = first_run
+  runs_dir, _, _ = first_run
   report = latest_report(runs_dir)
   page = assert_report_files(latest_report_dir(runs_dir), [
       'buckets.png', 'training.png'] + [f'attention-{i}.png' for i in range(1, 5)])
@@ -97,7 +105,7 @@ def test_served_model_in_fresh_process_matches_reported_bleu(first_run,
                                                             e2e_data_dir):
   """Load the pushed SavedModel in a new process, translate the eval split
   with its text signature, score with sacrebleu itself: same BLEU."""
-  runs_dir, _ = first_run
+  runs_dir, _, _ = first_run
   serving, entries = serving_entries(runs_dir)
   script = textwrap.dedent(f'''
       import gzip, json, sacrebleu, tensorflow as tf
@@ -121,7 +129,7 @@ def test_served_model_in_fresh_process_matches_reported_bleu(first_run,
                          '{"source": [""]}]']),
 ])
 def test_saved_model_cli_runs_both_signatures(first_run, signature, inputs):
-  runs_dir, _ = first_run
+  runs_dir, _, _ = first_run
   serving, entries = serving_entries(runs_dir)
   result = subprocess.run(
       [os.path.join(os.path.dirname(sys.executable), 'saved_model_cli'), 'run',
@@ -135,7 +143,7 @@ def test_saved_model_cli_runs_both_signatures(first_run, signature, inputs):
 
 
 def test_worse_model_is_not_pushed(first_run, e2e_data_dir):
-  runs_dir, _ = first_run
+  runs_dir, _, _ = first_run
   _, before = serving_entries(runs_dir)
   result = run_cli(e2e_data_dir, runs_dir, '--train-steps', '1',
                    '--bleu-floor', '0', '--hparams', json.dumps(HPARAMS))

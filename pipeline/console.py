@@ -1,0 +1,112 @@
+"""What the pipeline CLI shows on the terminal, and what only its log keeps.
+
+TensorFlow's C++ runtime writes start-up lines straight to file descriptor 2
+in every process that loads it (the CLI and each Beam worker): CUDA plugin
+factories registered twice, oneDNN type fallbacks, TensorRT not found. They
+say nothing about the run. `StderrSieve` sits on descriptor 2, so it also sees
+the workers, which inherit it: those lines go to the run's log file, every
+other line to the terminal unchanged.
+
+`log_unraisable` does the same for exceptions Python ignores and reports
+(TensorFlow's function finalizers, run while the interpreter shuts down).
+
+No TensorFlow here: the sieve must be in place before TensorFlow loads.
+"""
+import os
+import re
+import sys
+import threading
+from typing import List, Optional
+
+# Start-up lines of TensorFlow's C++ runtime that carry no information.
+RUNTIME_NOISE = re.compile(
+    r'Unable to register cu(DNN|FFT|BLAS) factory'
+    r'|oneDNN supports DT_\w+ only on platforms with AVX-512'
+    r'|TF-TRT Warning: Could not find TensorRT'
+    r'|Could not find cuda drivers on your machine'
+    r'|computation placer already registered'
+    r'|This TensorFlow binary is optimized to use available CPU instructions'
+    r'|^To enable the following instructions: .* rebuild TensorFlow')
+
+CLI_NAME = 'nmt-tfx'
+
+
+def is_cli_process(module_name: str) -> bool:
+  """True when `module_name`'s module is running as the pipeline CLI
+  (`python -m ...` or the `nmt-tfx` console script), not imported."""
+  return (module_name == '__main__'
+          or os.path.basename(sys.argv[0] if sys.argv else '') == CLI_NAME)
+
+
+def log_unraisable(log_path: str) -> None:
+  """Exceptions Python ignores (finalizers, `__del__` at interpreter exit)
+  are appended to `log_path` instead of being printed on stderr."""
+  log = open(log_path, 'a', encoding='utf-8')  # pylint: disable=consider-using-with
+
+  def hook(unraisable) -> None:
+    log.write(f'Exception ignored in {unraisable.object!r}: '
+              f'{unraisable.exc_type.__name__}: {unraisable.exc_value}\n')
+    log.flush()
+  sys.unraisablehook = hook
+
+
+class StderrSieve:
+  """Moves `RUNTIME_NOISE` lines off descriptor 2 into a log file.
+
+  Until `attach` names the log file, sifted lines are held in memory (a few
+  dozen lines); a process that ends before that drops them.
+  """
+
+  def __init__(self):
+    self._terminal: Optional[int] = None
+    self._held: List[bytes] = []
+    self._log = None
+    self._lock = threading.Lock()
+    self._reader: Optional[threading.Thread] = None
+
+  def start(self) -> 'StderrSieve':
+    read_end, write_end = os.pipe()
+    self._terminal = os.dup(2)
+    os.dup2(write_end, 2)
+    os.close(write_end)
+    self._reader = threading.Thread(target=self._sift, args=(read_end,),
+                                    name='stderr-sieve', daemon=True)
+    self._reader.start()
+    return self
+
+  def attach(self, log_path: str) -> None:
+    """From now on, sifted lines are appended to `log_path`."""
+    with self._lock:
+      self._log = open(log_path, 'ab')  # pylint: disable=consider-using-with
+      self._log.writelines(self._held)
+      self._log.flush()
+      self._held = []
+
+  def stop(self, timeout: float = 5.0) -> None:
+    """Gives descriptor 2 back and writes out what is still in the pipe.
+
+    Worker processes that are still alive keep the pipe open; their lines
+    after `timeout` seconds are lost."""
+    if self._terminal is None:
+      return
+    sys.stderr.flush()
+    os.dup2(self._terminal, 2)
+    self._reader.join(timeout)
+    with self._lock:
+      if self._log:
+        self._log.close()
+        self._log = None
+
+  def _sift(self, read_end: int) -> None:
+    with os.fdopen(read_end, 'rb') as pipe:
+      for line in pipe:
+        if RUNTIME_NOISE.search(line.decode('utf-8', 'replace')):
+          with self._lock:
+            if self._log:
+              self._log.write(line)
+              self._log.flush()
+            else:
+              self._held.append(line)
+        else:
+          while line:
+            line = line[os.write(self._terminal, line):]
