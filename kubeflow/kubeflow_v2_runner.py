@@ -25,6 +25,7 @@ from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
 
 from nmt_tfx.pipeline import beam_profiles
 from nmt_tfx.pipeline import configs
+from nmt_tfx.pipeline import flags
 from nmt_tfx.pipeline import pipeline
 
 # Where the package's schema lives in the image (see kubeflow/Dockerfile).
@@ -145,14 +146,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
   parser.add_argument('--serving-dir', required=True,
                       help="the production model's directory (TF Serving's "
                       'model_base_path); fixed per compiled pipeline')
-  parser.add_argument('--config', default='default',
-                      choices=sorted(configs.CONFIGS))
-  parser.add_argument('--source-lang')
-  parser.add_argument('--target-lang')
-  parser.add_argument('--schema-file', default=IMAGE_SCHEMA_FILE)
-  parser.add_argument('--warm-start', action=argparse.BooleanOptionalAction,
-                      default=True, help='continue training from the model '
-                      'in production when vocabularies match (default: on)')
+  flags.add_config_flags(parser)
+  parser.set_defaults(warm_start=True)  # scheduled runs continue production
   parser.add_argument('--trainer-image', help='image for the Trainer only '
                       '(e.g. a CUDA build); default: --image')
   parser.add_argument('--gpus', type=int,
@@ -169,15 +164,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[List[str]] = None) -> int:
   args = parse_args(argv)
-  config = configs.CONFIGS[args.config]
-  config = dataclasses.replace(
-      config, schema_file=args.schema_file, warm_start=args.warm_start,
-      source_lang=args.source_lang or config.source_lang,
-      target_lang=args.target_lang or config.target_lang)
   try:
+    config = flags.config_from_flags(
+        args, schema_file=args.schema_file or IMAGE_SCHEMA_FILE)
     beam_args = beam_profiles.beam_pipeline_args(
         args.beam_profile, beam_profiles.parse_options(args.beam_option))
-  except ValueError as e:
+  except ValueError as e:   # configs.ConfigError included
     print(f'error: {e}', file=sys.stderr)
     return 2
   resources = dict(COMPONENT_RESOURCES)

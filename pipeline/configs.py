@@ -5,7 +5,7 @@ that ship with the project (``default`` is the README's main job).
 """
 import dataclasses
 import os
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
 from nmt_tfx import schemas
 from nmt_tfx.pipeline import beam_profiles
@@ -75,6 +75,49 @@ class PipelineConfig:
   def trainer_config(self) -> dict:
     return {**self.hparams.to_dict(),
             'preprocessing': dataclasses.asdict(self.preprocessing)}
+
+
+class ConfigError(ValueError):
+  """An override names a setting that does not exist, or has the wrong kind."""
+
+
+def check_fields(kind: type, values: Mapping[str, Any], where: str) -> dict:
+  """`values` as a dict, if every key is a field of the dataclass `kind`."""
+  known = {f.name for f in dataclasses.fields(kind)}
+  unknown = sorted(set(values) - known)
+  if unknown:
+    raise ConfigError(f'{where}: unknown {", ".join(unknown)}; known: '
+                      f'{", ".join(sorted(known))}')
+  return dict(values)
+
+
+# Splits a run reads; the defaults are Multi30k's file stems.
+SPLITS = ('train', 'eval', 'test')
+
+
+def merge(config: PipelineConfig, overrides: Mapping[str, Any],
+          where: str = 'config') -> PipelineConfig:
+  """`config` with `overrides` applied: PipelineConfig fields by name, and
+  `hparams`, `preprocessing` and `split_stems` as mappings merged into the
+  config's own. The one place settings are combined: every CLI calls it.
+  Unknown names raise ConfigError, naming `where` and the known ones."""
+  overrides = check_fields(PipelineConfig, overrides, where)
+  if 'hparams' in overrides:
+    overrides['hparams'] = dataclasses.replace(config.hparams, **check_fields(
+        HParams, overrides['hparams'], f'{where}: hparams'))
+  if 'preprocessing' in overrides:
+    overrides['preprocessing'] = dataclasses.replace(
+        config.preprocessing, **check_fields(
+            PreprocessingConfig, overrides['preprocessing'],
+            f'{where}: preprocessing'))
+  if 'split_stems' in overrides:
+    unknown = sorted(set(overrides['split_stems']) - set(SPLITS))
+    if unknown:
+      raise ConfigError(f'{where}: split_stems: unknown {", ".join(unknown)};'
+                        f' known: {", ".join(SPLITS)}')
+    overrides['split_stems'] = {**config.split_stems,
+                                **overrides['split_stems']}
+  return dataclasses.replace(config, **overrides)
 
 
 CONFIGS: Dict[str, PipelineConfig] = {

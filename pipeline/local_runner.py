@@ -17,6 +17,10 @@ import os
 os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')  # before TensorFlow loads.
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # C++ INFO and WARNING off.
 
+import warnings  # pylint: disable=g-import-not-at-top,g-bad-import-order
+# google-api-core's notice about Python 3.10 support, at every import.
+warnings.filterwarnings('ignore', category=FutureWarning, module=r'google\.')
+
 from nmt_tfx.pipeline import console  # pylint: disable=g-import-not-at-top,g-bad-import-order
 # Run as the CLI: TensorFlow's start-up lines go to the run's log, not the
 # terminal (set up before TensorFlow loads, below).
@@ -26,7 +30,6 @@ if STDERR_SIEVE:
   atexit.register(STDERR_SIEVE.stop)
 
 import argparse  # pylint: disable=g-import-not-at-top,g-bad-import-order
-import dataclasses
 import json
 import logging
 import pathlib
@@ -41,6 +44,7 @@ from nmt_tfx.components.data import corpus
 from nmt_tfx.components.data import multi30k
 from nmt_tfx.pipeline import beam_profiles
 from nmt_tfx.pipeline import configs
+from nmt_tfx.pipeline import flags
 from nmt_tfx.pipeline import run_lock
 
 SETUP_PY = pathlib.Path(__file__).resolve().parents[1] / 'setup.py'
@@ -50,57 +54,32 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
   parser = argparse.ArgumentParser(
       prog='nmt-tfx', description=__doc__,
       formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument('--config', default='default', choices=sorted(configs.CONFIGS),
-                      help='named configuration (pipeline/configs.py)')
   parser.add_argument('--data-dir', help='directory with the corpus files; '
                       'Multi30k files missing there are downloaded '
                       '(default: data/multi30k)')
   parser.add_argument('--corpus', choices=['multi30k', 'custom'],
                       default='multi30k', help='multi30k: verify SHA256 sums '
                       'and download missing files; custom: use --data-dir as is')
-  parser.add_argument('--source-lang')
-  parser.add_argument('--target-lang')
   parser.add_argument('--runs-dir', help='where pipeline outputs, ML Metadata '
                       'and the serving directory go (default: runs)')
-  parser.add_argument('--schema-file', help='curated schema the raw data must '
-                      'match (default: schemas/schema.pbtxt)')
   parser.add_argument('--data-check-lines', type=int, help='lines of every '
                       'shard checked before the run (ExampleGen checks all)')
-  parser.add_argument('--train-steps', type=int)
-  parser.add_argument('--bleu-floor', type=float)
-  parser.add_argument('--regression-margin', type=float)
-  parser.add_argument('--hparams', default='{}',
-                      help='JSON object overriding model hyperparameters')
   parser.add_argument('--beam-profile', choices=['local', 'in-memory'],
                       help='local: Beam DirectRunner with 2 worker processes '
                       '(default); in-memory: one in-process worker')
-  parser.add_argument('--warm-start', action=argparse.BooleanOptionalAction,
-                      help='continue training from the model in production '
-                      'when the vocabularies match (default: off locally)')
+  flags.add_config_flags(parser)
   return parser.parse_args(argv)
 
 
 def build_config(args: argparse.Namespace) -> configs.PipelineConfig:
-  config = configs.CONFIGS[args.config]
-  overrides = {k: v for k, v in {
-      'data_dir': args.data_dir, 'source_lang': args.source_lang,
-      'target_lang': args.target_lang, 'runs_dir': args.runs_dir,
-      'schema_file': args.schema_file,
-      'data_check_lines': args.data_check_lines,
-      'train_steps': args.train_steps, 'bleu_floor': args.bleu_floor,
-      'regression_margin': args.regression_margin,
-      'warm_start': args.warm_start}.items() if v is not None}
+  """The configuration the flags describe; ConfigError for unknown names."""
+  settings = {k: v for k, v in {
+      'data_dir': args.data_dir, 'runs_dir': args.runs_dir,
+      'data_check_lines': args.data_check_lines}.items() if v is not None}
   if args.beam_profile:
-    overrides['beam_pipeline_args'] = beam_profiles.beam_pipeline_args(
+    settings['beam_pipeline_args'] = beam_profiles.beam_pipeline_args(
         args.beam_profile)
-  hparams = json.loads(args.hparams)
-  known = {f.name for f in dataclasses.fields(config.hparams)}
-  if set(hparams) - known:
-    raise SystemExit(f'error: --hparams: unknown {sorted(set(hparams) - known)};'
-                     f' known: {", ".join(sorted(known))}')
-  if hparams:
-    overrides['hparams'] = dataclasses.replace(config.hparams, **hparams)
-  return dataclasses.replace(config, **overrides)
+  return flags.config_from_flags(args, **settings)
 
 
 def check_data(config: configs.PipelineConfig, download: bool) -> None:
@@ -314,7 +293,11 @@ def corpus_error(error: BaseException) -> Optional[str]:
 
 def main(argv: Optional[List[str]] = None) -> int:
   args = parse_args(argv)
-  config = build_config(args)
+  try:
+    config = build_config(args)
+  except configs.ConfigError as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 2
   start = time.time()
   try:
     check_data(config, download=args.corpus == 'multi30k')

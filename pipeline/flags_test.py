@@ -1,0 +1,71 @@
+"""Flags -> PipelineConfig, through configs.merge (shared by both runners)."""
+import argparse
+
+import pytest
+
+from nmt_tfx.pipeline import configs
+from nmt_tfx.pipeline import flags
+
+
+def config_of(*argv):
+  parser = argparse.ArgumentParser()
+  flags.add_config_flags(parser)
+  return flags.config_from_flags(parser.parse_args(list(argv)))
+
+
+def test_defaults_are_the_named_configuration():
+  assert config_of() == configs.CONFIGS['default']
+  assert config_of('--config', 'quality') == configs.CONFIGS['quality']
+
+
+def test_split_stems_and_languages_by_flag():
+  config = config_of('--train', 'corpus-*', '--test', 'newstest2014',
+                     '--source-lang', 'de', '--target-lang', 'en')
+  assert config.split_stems == {'train': 'corpus-*', 'eval': 'val',
+                                'test': 'newstest2014'}
+  assert (config.source_lang, config.target_lang) == ('de', 'en')
+
+
+def test_tokenizer_and_vocabulary_size_by_flag():
+  words = config_of('--vocab-size', '32000').preprocessing
+  assert (words.tokenizer, words.source_vocab_size,
+          words.target_vocab_size) == ('word', 32000, 32000)
+  pieces = config_of('--tokenizer', 'wordpiece', '--vocab-size', '16000')
+  assert pieces.preprocessing.subword_vocab_size == 16000
+  assert pieces.preprocessing.source_vocab_size == 20000  # untouched
+  # The quality configuration already uses WordPiece.
+  assert config_of('--config', 'quality', '--vocab-size', '4000'
+                   ).preprocessing.subword_vocab_size == 4000
+
+
+def test_json_overrides_merge_into_the_named_configuration():
+  config = config_of('--config', 'quality', '--preprocessing',
+                     '{"max_source_length": 80}', '--hparams',
+                     '{"dropout": 0.1}', '--train-steps', '10')
+  quality = configs.CONFIGS['quality']
+  assert config.preprocessing.max_source_length == 80
+  assert config.preprocessing.tokenizer == 'wordpiece'
+  assert config.hparams.dropout == 0.1
+  assert config.hparams.encoder_units == quality.hparams.encoder_units
+  assert config.train_steps == 10
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['--preprocessing', '{"max_len": 80}'],
+     r'--preprocessing: unknown max_len; known: .*max_source_length'),
+    (['--hparams', '{"units": 8}'], r'--hparams: unknown units; known: '),
+    (['--hparams', '[8]'], r'--hparams: must be a JSON object'),
+    (['--preprocessing', '{max_source_length: 8}'], r'--preprocessing: not JSON'),
+])
+def test_unknown_or_malformed_overrides_are_refused(argv, message):
+  with pytest.raises(configs.ConfigError, match=message):
+    config_of(*argv)
+
+
+def test_merge_refuses_unknown_settings_at_every_level():
+  base = configs.CONFIGS['default']
+  with pytest.raises(configs.ConfigError, match='x: unknown colour'):
+    configs.merge(base, {'colour': 1}, where='x')
+  with pytest.raises(configs.ConfigError, match='split_stems: unknown dev'):
+    configs.merge(base, {'split_stems': {'dev': 'newsdev'}})
+  assert configs.merge(base, {}) == base
