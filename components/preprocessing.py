@@ -15,6 +15,8 @@ the consumers: the Trainer drops the pairs that exceed them
 `source` alone; the target outputs are pruned away by tensorflow-transform.
 """
 import dataclasses
+import json
+import os
 from typing import Any, Dict, Optional
 
 import tensorflow as tf
@@ -49,6 +51,38 @@ class PreprocessingConfig:
   def from_dict(cls, values: Optional[Dict[str, Any]]) -> 'PreprocessingConfig':
     known = {f.name for f in dataclasses.fields(cls)}
     return cls(**{k: v for k, v in (values or {}).items() if k in known})
+
+
+# Transform records the PreprocessingConfig it ran with in its transform graph
+# (components/transform_component.py); the Trainer, distributed training and
+# the benchmarks read it from there.
+CONFIG_FILE = 'preprocessing_config.json'
+
+
+def save_config(config: PreprocessingConfig, transform_graph_dir: str) -> None:
+  """Writes `config` into the transform graph directory (atomically)."""
+  path = os.path.join(transform_graph_dir, CONFIG_FILE)
+  partial = f'{path}.partial'
+  with tf.io.gfile.GFile(partial, 'w') as f:
+    json.dump(dataclasses.asdict(config), f, indent=1, sort_keys=True)
+  tf.io.gfile.rename(partial, path, overwrite=True)
+
+
+def load_config(transform_graph_dir: str) -> PreprocessingConfig:
+  """The PreprocessingConfig the transform graph was made with."""
+  path = os.path.join(transform_graph_dir, CONFIG_FILE)
+  if not tf.io.gfile.exists(path):
+    raise FileNotFoundError(
+        f'{path}: missing; the transform graph was not made by this '
+        "project's Transform (components/transform_component.py)")
+  with tf.io.gfile.GFile(path) as f:
+    values = json.load(f)
+  known = {f.name for f in dataclasses.fields(PreprocessingConfig)}
+  unknown = sorted(set(values) - known)
+  if unknown:
+    raise ValueError(f'{path}: unknown settings {unknown}; made by a newer '
+                     'version of this project?')
+  return PreprocessingConfig(**values)
 
 
 def _column(rows: tf.Tensor, value: int) -> tf.RaggedTensor:

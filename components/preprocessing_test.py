@@ -6,7 +6,9 @@ import pytest
 import tensorflow as tf
 import tensorflow_transform as tft
 
+from conftest import TINY_PREPROCESSING
 from conftest import run_transform
+from nmt_tfx.components import preprocessing
 from nmt_tfx.components.text import vocabulary as vocab
 
 CONFIG = {'min_frequency': 2, 'max_source_length': 6, 'max_target_length': 5}
@@ -65,3 +67,16 @@ def test_serving_applies_the_same_graph_to_source_alone(transformed):
   assert 'target_in' not in served
   np.testing.assert_array_equal(served['source_ids'].to_list()[0],
                                 rows['ein hund läuft .']['source_ids'].numpy())
+
+
+def test_transform_graph_carries_the_config_it_was_made_with(tiny_transform,
+                                                             tmp_path):
+  config = preprocessing.load_config(str(tiny_transform / 'transform'))
+  assert config == preprocessing.PreprocessingConfig.from_dict(
+      TINY_PREPROCESSING)
+  with pytest.raises(FileNotFoundError, match=r'preprocessing_config\.json: '
+                     "missing; the transform graph was not made by this"):
+    preprocessing.load_config(str(tmp_path))
+  (tmp_path / preprocessing.CONFIG_FILE).write_text('{"colour": "red"}')
+  with pytest.raises(ValueError, match=r"unknown settings \['colour'\]"):
+    preprocessing.load_config(str(tmp_path))

@@ -10,8 +10,10 @@ import pytest
 import tensorflow as tf
 import yaml
 
+from nmt_tfx.components.model import distributed_train
 from nmt_tfx.components.model import distribution
 from nmt_tfx.kubeflow import kubeflow_v2_runner
+from nmt_tfx.pipeline import configs
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -47,7 +49,11 @@ def test_tfjob_runs_the_distributed_trainer_on_several_workers(tfjob):
   assert container['resources']['limits']['nvidia.com/gpu'] >= 1
   flags = {a.split('=')[0] for a in container['args']}
   assert {'--examples', '--transform-graph', '--serving-model-dir',
-          '--train-steps'} <= flags
+          '--config'} <= flags
+  # The manifest's arguments are the trainer's: they parse, and name a
+  # configuration the trainer knows (preprocessing comes from Transform).
+  args = distributed_train.parse_args(container['args'])
+  assert distributed_train.config_from_args(args) == configs.CONFIGS[args.config]
 
 
 def operator_tf_config(replicas, index):

@@ -73,8 +73,9 @@ class PipelineConfig:
     return os.path.join(self.run_dir, 'serving', self.pipeline_name)
 
   def trainer_config(self) -> dict:
-    return {**self.hparams.to_dict(),
-            'preprocessing': dataclasses.asdict(self.preprocessing)}
+    """The Trainer's custom_config: the hyperparameters. (Preprocessing
+    settings reach it recorded in Transform's graph.)"""
+    return self.hparams.to_dict()
 
 
 class ConfigError(ValueError):

@@ -9,6 +9,7 @@ from google.protobuf import json_format
 from tfx.dsl.components.base import executor_spec
 from tfx.proto import example_gen_pb2
 
+from nmt_tfx.components import transform_component
 from nmt_tfx.components.data import example_gen
 from nmt_tfx.components.evaluation.evaluator import BleuEvaluator
 from nmt_tfx.components.model import warm_start
@@ -81,7 +82,7 @@ def create_pipeline(config: PipelineConfig, *, data_dir: str,
   gate = DataValidationGate(anomalies=validator.outputs['anomalies'],
                             schema=schema.outputs['schema'])
 
-  transform = tfx.components.Transform(
+  transform = transform_component.Transform(
       examples=examples.outputs['examples'],
       schema=gate.outputs['validated_schema'],
       preprocessing_fn=PREPROCESSING_FN,

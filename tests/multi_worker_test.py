@@ -9,7 +9,7 @@ import sys
 
 from nmt_tfx.components.model.export import SavedModelTranslator
 
-CUSTOM_CONFIG = dict(embedding_dim=16, encoder_units=16, decoder_units=32,
+HPARAMS = dict(embedding_dim=16, encoder_units=16, decoder_units=32,
                      attention_units=16, dropout=0.0, batch_tokens=32,
                      learning_rate=0.01, steps_per_epoch=5, shuffle_buffer=16,
                      validation_bleu=False)   # not covered here: see the README
@@ -45,7 +45,7 @@ def test_two_workers_train_together_and_only_the_chief_exports(
          '--transform-graph', str(tiny_transform / 'transform'),
          '--serving-model-dir', str(export_dir), '--train-steps', '10',
          '--eval-steps', '1', '--log-dir', str(tmp_path / 'logs'),
-         '--custom-config', json.dumps(CUSTOM_CONFIG)],
+         '--config', 'smoke', '--hparams', json.dumps(HPARAMS)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
   outputs = []
   try:

@@ -4,12 +4,15 @@
       --examples gs://BUCKET/root/.../Transform/transformed_examples/ID \\
       --transform-graph gs://BUCKET/root/.../Transform/transform_graph/ID \\
       --serving-model-dir gs://BUCKET/models/nmt-en-de/1 \\
-      --train-steps 3000 [--custom-config JSON]
+      --config default [--hparams JSON] [--train-steps N]
 
 Every replica runs the same command; the Kubeflow training operator gives each
 its TF_CONFIG, so training uses MultiWorkerMirroredStrategy across them
 (components/model/distribution.py) and only the chief writes the SavedModel.
-The inputs are a pipeline run's Transform outputs. Prints one JSON line.
+The inputs are a pipeline run's Transform outputs; the preprocessing settings
+are read from the transform graph (Transform recorded them), the
+hyperparameters and steps are the named configuration's (pipeline/configs.py)
+with --hparams merged in, as the pipeline's own flags do. Prints one JSON line.
 """
 import os
 
@@ -21,19 +24,48 @@ import sys
 from typing import List, Optional
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
   parser = argparse.ArgumentParser(
       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument('--examples', required=True,
                       help='transformed examples (with Split-train, Split-eval)')
   parser.add_argument('--transform-graph', required=True)
   parser.add_argument('--serving-model-dir', required=True)
-  parser.add_argument('--train-steps', type=int, required=True)
-  parser.add_argument('--eval-steps', type=int, default=16)
+  parser.add_argument('--config', default='default', help='named '
+                      'configuration the pipeline ran with (pipeline/configs.py)')
+  parser.add_argument('--hparams', default='{}', metavar='JSON',
+                      help='hyperparameters overriding the configuration\'s, '
+                      'as the pipeline was given them')
+  parser.add_argument('--train-steps', type=int)
+  parser.add_argument('--eval-steps', type=int)
   parser.add_argument('--log-dir')
-  parser.add_argument('--custom-config', default='{}',
-                      help='JSON: HParams fields, preprocessing, warm start')
-  args = parser.parse_args(argv)
+  return parser.parse_args(argv)
+
+
+def config_from_args(args: argparse.Namespace):
+  """The pipeline configuration the flags name (configs.merge)."""
+  from nmt_tfx.pipeline import configs  # pylint: disable=g-import-not-at-top
+  if args.config not in configs.CONFIGS:
+    raise configs.ConfigError(f'--config: unknown {args.config!r}; known: '
+                              f'{", ".join(sorted(configs.CONFIGS))}')
+  try:
+    hparams = json.loads(args.hparams)
+  except json.JSONDecodeError as e:
+    raise configs.ConfigError(f'--hparams: not JSON ({e})') from None
+  return configs.merge(configs.CONFIGS[args.config], {
+      'hparams': hparams, **{k: v for k, v in {
+          'train_steps': args.train_steps,
+          'eval_steps': args.eval_steps}.items() if v is not None}},
+                       where='flags')
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+  args = parse_args(argv)
+  try:
+    config = config_from_args(args)
+  except ValueError as e:   # configs.ConfigError
+    print(f'error: {e}', file=sys.stderr)
+    return 2
 
   from nmt_tfx.components.model import distribution  # pylint: disable=g-import-not-at-top
   from nmt_tfx.components.model import trainer  # pylint: disable=g-import-not-at-top
@@ -48,8 +80,8 @@ def main(argv: Optional[List[str]] = None) -> int:
       eval_files=os.path.join(args.examples, 'Split-eval', '*'),
       transform_output=args.transform_graph,
       serving_model_dir=args.serving_model_dir, log_dir=log_dir,
-      train_steps=args.train_steps, eval_steps=args.eval_steps,
-      custom_config=json.loads(args.custom_config), strategy=strategy)
+      train_steps=config.train_steps, eval_steps=config.eval_steps,
+      custom_config=config.trainer_config(), strategy=strategy)
   print(json.dumps({'chief': chief, 'workers': distribution.num_workers(),
                     'replicas': strategy.num_replicas_in_sync,
                     'loss': history.history['loss']}), flush=True)

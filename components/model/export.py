@@ -15,7 +15,8 @@ The first two decode with the beam size and length penalty chosen at export
 components/model/decoding.py) and the detokenizer, so TF Serving needs
 nothing else. Warm-up requests
 for both are written to assets.extra/, so TF Serving runs them at load time
-and the first user request does not pay for graph initialisation.
+and the first user request does not pay for graph initialisation; the
+configuration the model was trained with goes there too (model_config.py).
 
 Not a signature (TF Serving never sees it), but saved on the module for the
 evaluation report: `attention(text, translation)` -> the source and target
@@ -36,6 +37,7 @@ from tensorflow_serving.apis import prediction_log_pb2
 from nmt_tfx.components.data import features
 from nmt_tfx.components.model import decoding
 from nmt_tfx.components.model import keras_tracing
+from nmt_tfx.components.model import model_config
 from nmt_tfx.components.model.hparams import HParams
 from nmt_tfx.components.preprocessing import PreprocessingConfig
 from nmt_tfx.components.serving.contract import EXAMPLES_INPUT
@@ -203,7 +205,10 @@ def warmup_requests() -> List[prediction_log_pb2.PredictionLog]:
   return logs
 
 
-def export(translator: Translator, export_dir: str) -> None:
+def export(translator: Translator, export_dir: str,
+           config: Optional[model_config.ModelConfig] = None) -> None:
+  """Saves the SavedModel with its warm-up requests and, if given, the
+  configuration it was trained with (model_config.FILE)."""
   with keras_tracing.without_layer_traces():
     tf.saved_model.save(
         translator, export_dir,
@@ -217,6 +222,8 @@ def export(translator: Translator, export_dir: str) -> None:
   with tf.io.TFRecordWriter(warmup_path) as writer:
     for log in warmup_requests():
       writer.write(log.SerializeToString())
+  if config:
+    model_config.save(config, export_dir)
 
 
 class Attention(NamedTuple):

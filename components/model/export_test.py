@@ -4,10 +4,12 @@ import pytest
 import tensorflow as tf
 
 from nmt_tfx.components.model import export
+from nmt_tfx.components.model import model_config
 from nmt_tfx.components.model.export import SavedModelTranslator
 from nmt_tfx.components.serving import contract
 from nmt_tfx.components.text import tokenizer as tokenizer_lib
 from nmt_tfx.components.text import vocabulary
+from nmt_tfx.components.preprocessing import PreprocessingConfig
 
 from conftest import TINY_PREPROCESSING
 
@@ -181,3 +183,36 @@ def test_length_ordered_decoding_equals_unsorted_decoding(translator):
   sentences = SENTENCES + ['Two men and a woman are sitting on a bench.', 'A']
   unsorted = [translator([s])[0] for s in sentences]
   assert translator(sentences, batch_size=3) == unsorted
+
+
+def test_export_carries_the_configuration_it_was_trained_with(tiny_export):
+  config = model_config.load(str(tiny_export))
+  assert config.preprocessing == PreprocessingConfig.from_dict(
+      TINY_PREPROCESSING)
+  assert (config.hparams.embedding_dim, config.hparams.decoder_units,
+          config.train_steps) == (16, 32, 20)
+  assert config.source_vocab_size > 4 and len(config.training_data) == 64
+  assert model_config.ModelConfig.from_dict(config.to_dict()) == config
+
+
+def test_model_config_of_older_or_newer_exports(tmp_path):
+  assert model_config.load(str(tmp_path)) is None   # exported without one
+  (tmp_path / 'assets.extra').mkdir()
+  (tmp_path / model_config.FILE).write_text('{"format_version": 9}')
+  with pytest.raises(ValueError, match=r"model_config\.json: model config "
+                     "format 9; this version of the project reads 1"):
+    model_config.load(str(tmp_path))
+
+
+def test_serving_dir_listing_shows_each_versions_configuration(
+    tiny_export, tmp_path, capsys):
+  import shutil  # pylint: disable=g-import-not-at-top
+  from nmt_tfx.components.serving import admin  # pylint: disable=g-import-not-at-top
+  shutil.copytree(tiny_export, tmp_path / '7')
+  (tmp_path / '3').mkdir()             # a version exported without one
+  assert admin.main(['list', '--serving-dir', str(tmp_path)]) == 0
+  lines = capsys.readouterr().out.splitlines()
+  assert lines[0] == '3  no model_config.json (exported before models carried one)'
+  assert lines[1].startswith('7  lstm (emb 16, enc 16, dec 32), word vocab ')
+  assert ', 20 steps, training data ' in lines[1]
+  assert lines[2] == 'versions: 3, 7 (serving 7)'

@@ -115,8 +115,7 @@ def test_memorizes_a_handful_of_pairs_and_exports(tiny_transform, tmp_path):
   reproduce the training targets (real decoding, through the real transform)."""
   config = dict(embedding_dim=64, encoder_units=64, decoder_units=128,
                 attention_units=64, dropout=0.0, batch_tokens=96,
-                learning_rate=0.01, steps_per_epoch=25, shuffle_buffer=16,
-                preprocessing=TINY_PREPROCESSING)
+                learning_rate=0.01, steps_per_epoch=25, shuffle_buffer=16)
   files = str(tiny_transform / 'data*')
   export_dir = str(tmp_path / 'export')
   history = trainer.train_and_export(

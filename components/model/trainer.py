@@ -15,13 +15,14 @@ from nmt_tfx.components.model import distribution
 from nmt_tfx.components.model import decoding
 from nmt_tfx.components.model import export
 from nmt_tfx.components.model import inputs
+from nmt_tfx.components.model import model_config
 from nmt_tfx.components.model import model_selection
 from nmt_tfx.components.model import models
 from nmt_tfx.components.model import schedules
 from nmt_tfx.components.model import seq2seq
 from nmt_tfx.components.model import warm_start
 from nmt_tfx.components.model.hparams import HParams
-from nmt_tfx.components.preprocessing import PreprocessingConfig
+from nmt_tfx.components import preprocessing as preprocessing_lib
 from nmt_tfx.components.text import codecs
 
 TRAINING_SUMMARY = 'training_summary.json'  # in the Trainer's model_run dir
@@ -70,7 +71,8 @@ def train_and_export(*, train_files, eval_files, transform_output: str,
   Returns the Keras History.
   """
   config = dict(custom_config or {})
-  preprocessing = PreprocessingConfig.from_dict(config.pop('preprocessing', {}))
+  # What Transform ran with, recorded in its graph (not told again here).
+  preprocessing = preprocessing_lib.load_config(transform_output)
   warm_start_from = config.pop(warm_start.CONFIG_KEY, None)
   hparams = HParams.from_dict(config)
   tf.keras.utils.set_random_seed(hparams.seed)
@@ -130,8 +132,14 @@ def train_and_export(*, train_files, eval_files, transform_output: str,
                  'history': history.history}, f, indent=1)
   translator = export.Translator(model, tf_transform_output, hparams, codec,
                                  preprocessing)
+  config = model_config.ModelConfig(
+      hparams=hparams, preprocessing=preprocessing,
+      source_vocab_size=codec.source_vocab_size,
+      target_vocab_size=codec.target_vocab_size, train_steps=train_steps,
+      training_data=model_config.files_fingerprint(
+          inputs.list_files(train_files)))
   with distribution.export_dir(serving_model_dir, strategy) as target:
-    export.export(translator, target)
+    export.export(translator, target, config)
   return history
 
 

@@ -141,7 +141,7 @@ def test_exported_wordpiece_model_serves_raw_text_in_a_fresh_process(
       log_dir=None, train_steps=10, eval_steps=1,
       custom_config=dict(embedding_dim=16, encoder_units=16, decoder_units=32,
                          attention_units=16, batch_tokens=512, steps_per_epoch=10,
-                         validation_bleu=False, preprocessing=CONFIG))
+                         validation_bleu=False))
   run = lambda mode: subprocess.run(
       [sys.executable, '-c', LOAD_AND_TRANSLATE, str(export_dir), mode],
       capture_output=True, text=True, timeout=300)
