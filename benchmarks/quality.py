@@ -59,11 +59,12 @@ def score_stage(args) -> dict:
   from benchmarks.speed import RunArtifacts  # pylint: disable=g-import-not-at-top
   from nmt_tfx.components.evaluation import bleu  # pylint: disable=g-import-not-at-top
   from nmt_tfx.components.model import export  # pylint: disable=g-import-not-at-top
+  from nmt_tfx.components.serving import contract  # pylint: disable=g-import-not-at-top
   run = RunArtifacts(_run_dir(args.runs_dir, args.pair))
   source, target = args.pair.split('-')
   sources, references = _read(args.data_dir, source), _read(args.data_dir, target)
   loaded = tf.saved_model.load(run.model)
-  translate = loaded.signatures['translate_with_options']
+  translate = loaded.signatures[contract.OPTIONS_SIGNATURE]
   result = {'params': int(sum(np.prod(v.shape)
                               for v in export.model_variables(loaded)
                               if v.trainable))}
@@ -73,7 +74,8 @@ def score_stage(args) -> dict:
       out = translate(text=tf.constant(sources[i:i + 64]),
                       beam_size=tf.constant(beam),
                       length_penalty=tf.constant(0.6))
-      outputs.extend(t.decode('utf-8') for t in out['translation'].numpy())
+      outputs.extend(t.decode('utf-8')
+                     for t in out[contract.TRANSLATION_OUTPUT].numpy())
     scores = bleu.corpus_scores(outputs, references)
     result[f'beam{beam}'] = {'bleu': scores.bleu,
                              'bleu_lowercase': scores.bleu_lowercase,

@@ -237,14 +237,16 @@ def stage_train(args) -> dict:
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   import tensorflow_transform as tft  # pylint: disable=g-import-not-at-top
   from nmt_tfx.components.data import features  # pylint: disable=g-import-not-at-top
+  from nmt_tfx.components import preprocessing as preprocessing_lib  # pylint: disable=g-import-not-at-top
   from nmt_tfx.components.model import inputs  # pylint: disable=g-import-not-at-top
   from nmt_tfx.components.model import trainer  # pylint: disable=g-import-not-at-top
   from nmt_tfx.components.text import codecs  # pylint: disable=g-import-not-at-top
   from nmt_tfx.pipeline import configs  # pylint: disable=g-import-not-at-top
   root = os.path.join(args.runs_dir, '*', 'root', 'Transform')
-  output = tft.TFTransformOutput(_newest(f'{root}/transform_graph/*'))
+  graph = _newest(f'{root}/transform_graph/*')
+  output = tft.TFTransformOutput(graph)
   files = _newest(f'{root}/transformed_examples/*') + '/Split-train/*'
-  preprocessing = configs.CONFIGS[args.config].preprocessing
+  preprocessing = preprocessing_lib.load_config(graph)  # what Transform ran with
   hparams = configs.CONFIGS['default'].hparams
   tf.keras.utils.set_random_seed(hparams.seed)
   start = time.time()

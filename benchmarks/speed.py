@@ -99,21 +99,23 @@ def _training_setup(args, bucketed: bool = True):
   from nmt_tfx.components.model import inputs  # pylint: disable=g-import-not-at-top
   from nmt_tfx.components.model import trainer  # pylint: disable=g-import-not-at-top
   from nmt_tfx.components.text import codecs  # pylint: disable=g-import-not-at-top
+  from nmt_tfx.components import preprocessing as preprocessing_lib  # pylint: disable=g-import-not-at-top
   from nmt_tfx.pipeline import configs  # pylint: disable=g-import-not-at-top
-  config = configs.CONFIGS[args.pipeline_config]   # made the transform graph
   hparams = configs.CONFIGS['default'].hparams
   if args.precision != 'float32':
     hparams = dataclasses.replace(hparams, precision=args.precision)
   run = RunArtifacts(_run_dir(args))
+  # What Transform ran with, recorded in its graph.
+  preprocessing = preprocessing_lib.load_config(run.transform_graph)
   tto = tft.TFTransformOutput(run.transform_graph)
-  codec = codecs.load(tto, config.preprocessing)
+  codec = codecs.load(tto, preprocessing)
   sizes = (codec.source_vocab_size, codec.target_vocab_size)
   tf.keras.utils.set_random_seed(hparams.seed)
-  plan = inputs.plan_batches(run.train_files, hparams, config.preprocessing)
+  plan = inputs.plan_batches(run.train_files, hparams, preprocessing)
   if not bucketed:   # the tutorial's data path: shuffled, padded per batch
     plan = plan._replace(boundaries=[], batch_sizes=[SEED_BATCH_SENTENCES])
   dataset = inputs.make_dataset(run.train_files, tto, hparams,
-                                config.preprocessing, plan, training=True)
+                                preprocessing, plan, training=True)
   return hparams, sizes, dataset
 
 
@@ -181,20 +183,26 @@ def stage_decode(args) -> dict:
   from benchmarks import seed_baseline  # pylint: disable=g-import-not-at-top
   from nmt_tfx.components.model import trainer  # pylint: disable=g-import-not-at-top
   import tensorflow_transform as tft  # pylint: disable=g-import-not-at-top
+  from nmt_tfx.components.data import features  # pylint: disable=g-import-not-at-top
   from nmt_tfx.components.model import export  # pylint: disable=g-import-not-at-top
+  from nmt_tfx.components.model import model_config  # pylint: disable=g-import-not-at-top
   from nmt_tfx.components.model import warm_start  # pylint: disable=g-import-not-at-top
+  from nmt_tfx.components.serving import contract  # pylint: disable=g-import-not-at-top
   from nmt_tfx.components.text import codecs  # pylint: disable=g-import-not-at-top
-  from nmt_tfx.pipeline import configs  # pylint: disable=g-import-not-at-top
   run = RunArtifacts(_run_dir(args))
   sentences = _test_sentences(run)[:args.sentences]
-  translate = tf.saved_model.load(run.model).signatures['translate_with_options']
-  config = configs.CONFIGS[args.pipeline_config]
+  translate = tf.saved_model.load(run.model).signatures[
+      contract.OPTIONS_SIGNATURE]
+  config = model_config.load(run.model)   # how the model was trained
+  if config is None:
+    raise SystemExit(f'{run.model}: no {model_config.FILE}; rerun the '
+                     'pipeline without --reuse-run')
   tto = tft.TFTransformOutput(run.transform_graph)
   codec = codecs.load(tto, config.preprocessing)
   model = trainer.build_model(codec.source_vocab_size, codec.target_vocab_size,
                               config.hparams)
-  model({'source_ids': tf.ones([1, 2], tf.int64),     # build the variables
-         'target_in': tf.ones([1, 2], tf.int64)})
+  model({features.SOURCE_IDS: tf.ones([1, 2], tf.int64),  # build the variables
+         features.TARGET_IN: tf.ones([1, 2], tf.int64)})
   outcome = warm_start.restore_variables(model, run.model)
   assert outcome.restored, outcome.reason
   # The exported preprocessing, run eagerly for the Python loop.
@@ -212,7 +220,7 @@ def stage_decode(args) -> dict:
       for b in batches:
         out = translate(text=b, beam_size=tf.constant(beam),
                         length_penalty=tf.constant(0.0))
-        tokens += int(tf.reduce_sum(out['length']))
+        tokens += int(tf.reduce_sum(out[contract.LENGTH_OUTPUT]))
       exported_s = time.perf_counter() - start
 
       start = time.perf_counter()

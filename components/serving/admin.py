@@ -10,6 +10,7 @@ TF Serving (default `latest` version policy) serves the highest integer
 directory; a retired one is no longer an integer and is unloaded.
 """
 import argparse
+import os
 import sys
 from typing import List, Optional
 
@@ -47,6 +48,11 @@ def main(argv: Optional[List[str]] = None) -> int:
       model_dir.restore(args.serving_dir, args.version)
       print(f'restored version {args.version}')
     present = model_dir.versions(args.serving_dir)
+    if args.command == 'list':
+      from nmt_tfx.components.model import model_config  # pylint: disable=g-import-not-at-top
+      for version in present:
+        config = model_config.load(os.path.join(args.serving_dir, str(version)))
+        print(f'{version}  {model_config.describe(config)}')
     print('versions: ' + (', '.join(map(str, present)) or 'none') +
           (f' (serving {present[-1]})' if present else ''))
   except ValueError as e:
