@@ -72,9 +72,10 @@ def score_stage(args) -> dict:
   for beam in (1, 5):
     start, outputs = time.time(), []
     for i in range(0, len(sources), 64):
-      out = translate(text=tf.constant(sources[i:i + 64]),
-                      beam_size=tf.constant(beam),
-                      length_penalty=tf.constant(0.6))
+      text = tf.constant(sources[i:i + 64])
+      rows = tf.shape(text)[:1]   # options per row
+      out = translate(text=text, beam_size=tf.fill(rows, beam),
+                      length_penalty=tf.fill(rows, 0.6))
       outputs.extend(t.decode('utf-8') for t in out['translation'].numpy())
     scores = bleu.corpus_scores(outputs, references)
     result[f'beam{beam}'] = {'bleu': scores.bleu,

@@ -213,8 +213,9 @@ def stage_decode(args) -> dict:
       start = time.perf_counter()
       tokens = 0
       for b in batches:
-        out = translate(text=b, beam_size=tf.constant(beam),
-                        length_penalty=tf.constant(0.0))
+        rows = tf.shape(b)[:1]   # options per row
+        out = translate(text=b, beam_size=tf.fill(rows, beam),
+                        length_penalty=tf.fill(rows, 0.0))
         tokens += int(tf.reduce_sum(out['length']))
       exported_s = time.perf_counter() - start
 

@@ -119,7 +119,8 @@ class TFServingTestDouble:
         if 'inputs' in body:   # columnar format: named inputs, named outputs
           try:
             outputs = double.predict(match.group(1), signature, {
-                k: ([x.encode('utf-8') for x in v] if isinstance(v, list) else v)
+                k: ([x.encode('utf-8') if isinstance(x, str) else x for x in v]
+                    if isinstance(v, list) else v)
                 for k, v in body['inputs'].items()})
           except LookupError as e:
             return self._reply(404, {'error': str(e)})
@@ -195,10 +196,11 @@ def test_per_request_beam_size_and_length_penalty(server, tiny_export,
   _, addresses = server
   options = tf.saved_model.load(str(tiny_export)).signatures[
       'translate_with_options']
+  rows = [len(SENTENCES)]
   for beam, alpha in ((1, 0.0), (3, 1.0)):
     expected = [t.decode('utf-8') for t in options(
-        text=tf.constant(SENTENCES), beam_size=tf.constant(beam),
-        length_penalty=tf.constant(alpha))['translation'].numpy()]
+        text=tf.constant(SENTENCES), beam_size=tf.fill(rows, beam),
+        length_penalty=tf.fill(rows, alpha))['translation'].numpy()]
     client = client_lib.TranslationClient(
         addresses[protocol], MODEL, protocol, batch_size=4, beam_size=beam,
         length_penalty=alpha)
@@ -276,3 +278,4 @@ def test_translate_command(server, local_translate, tmp_path, capsys):
                           '--protocol', 'rest', '--model', 'nope',
                           '--retries', '0']) == 3
   assert "error: model 'nope'" in capsys.readouterr().err
+

@@ -3,12 +3,14 @@
   nmt-translate --server localhost:8500 --protocol grpc --model nmt-en-de < in.txt
   nmt-translate --server http://localhost:8501 --protocol rest --model nmt-en-de in.txt
 
-Sentences are sent in batches to the `translate` signature (with
---beam-size: `translate_with_options`, which takes the beam size and length
-penalty per request; 1 is greedy decoding); a request that
-finds the server unavailable (connection refused, gRPC UNAVAILABLE, HTTP 503)
-is retried with exponential backoff; any other failure raises ServingError
-naming the server, the model and what the server said.
+Sentences are sent in batches (at most MAX_REQUEST_SENTENCES, the server's
+max_batch_size) to the `translate` signature (with --beam-size:
+`translate_with_options`, which takes a beam size and length penalty per
+sentence; this client sends the same pair for every sentence; 1 is greedy
+decoding); a request that finds the server unavailable (connection refused,
+gRPC UNAVAILABLE, HTTP 503) is retried with exponential backoff; any other
+failure raises ServingError naming the server, the model and what the
+server said.
 """
 import argparse
 import json
@@ -21,6 +23,7 @@ from typing import Callable, List, Optional, Sequence
 
 from nmt_tfx.components.serving.contract import BEAM_SIZE_INPUT
 from nmt_tfx.components.serving.contract import LENGTH_PENALTY_INPUT
+from nmt_tfx.components.serving.contract import MAX_REQUEST_SENTENCES
 from nmt_tfx.components.serving.contract import OPTIONS_SIGNATURE
 from nmt_tfx.components.serving.contract import TEXT_INPUT
 from nmt_tfx.components.serving.contract import TRANSLATE_SIGNATURE
@@ -45,6 +48,9 @@ class TranslationClient:
     """beam_size None: the model's export-time decoding (`translate`)."""
     if protocol not in ('grpc', 'rest'):
       raise ValueError(f'protocol must be grpc or rest, not {protocol!r}')
+    if not 1 <= batch_size <= MAX_REQUEST_SENTENCES:
+      raise ValueError(f'batch_size must be 1..{MAX_REQUEST_SENTENCES} (the '
+                       f"server's max_batch_size), not {batch_size}")
     self.server, self.model, self.protocol = server, model, protocol
     self.timeout, self.retries, self.backoff = timeout, retries, backoff
     self.batch_size, self.version = batch_size, version
@@ -73,6 +79,14 @@ class TranslationClient:
         time.sleep(self.backoff * 2 ** attempt)
     raise AssertionError('unreachable')
 
+  def _options(self, rows: int) -> dict:
+    """The options inputs of `translate_with_options`, one value per row
+    (none for `translate`)."""
+    if self.beam_size is None:
+      return {}
+    return {BEAM_SIZE_INPUT: [self.beam_size] * rows,
+            LENGTH_PENALTY_INPUT: [self.length_penalty] * rows}
+
   def _where(self) -> str:
     return f'model {self.model!r} at {self.server} ({self.protocol})'
 
@@ -92,11 +106,9 @@ class TranslationClient:
       request.model_spec.version.value = self.version
     request.inputs[TEXT_INPUT].CopyFrom(tf.make_tensor_proto(
         [s.encode('utf-8') for s in batch], dtype=tf.string))
-    if self.beam_size is not None:
-      request.inputs[BEAM_SIZE_INPUT].CopyFrom(
-          tf.make_tensor_proto(self.beam_size, dtype=tf.int32))
-      request.inputs[LENGTH_PENALTY_INPUT].CopyFrom(
-          tf.make_tensor_proto(self.length_penalty, dtype=tf.float32))
+    for key, values in self._options(len(batch)).items():
+      request.inputs[key].CopyFrom(tf.make_tensor_proto(
+          values, dtype=tf.int32 if key == BEAM_SIZE_INPUT else tf.float32))
     try:
       response = self._stub.Predict(request, timeout=self.timeout)
     except grpc.RpcError as e:
@@ -114,10 +126,9 @@ class TranslationClient:
     url = f'{base.rstrip("/")}/v1/models/{self.model}{version}:predict'
     if self.beam_size is None:   # row format: one instance per sentence
       body = {'signature_name': self.signature, 'instances': batch}
-    else:                        # columnar format: scalars beside the batch
+    else:                        # columnar format: one list per input
       body = {'signature_name': self.signature, 'inputs': {
-          TEXT_INPUT: batch, BEAM_SIZE_INPUT: self.beam_size,
-          LENGTH_PENALTY_INPUT: self.length_penalty}}
+          TEXT_INPUT: batch, **self._options(len(batch))}}
     body = json.dumps(body).encode('utf-8')
     request = urllib.request.Request(
         url, data=body, headers={'Content-Type': 'application/json'})
@@ -172,11 +183,14 @@ def main(argv: Optional[List[str]] = None) -> int:
   stream = open(args.input, encoding='utf-8') if args.input else sys.stdin
   with stream:
     sentences = [line.rstrip('\n') for line in stream]
-  client = TranslationClient(args.server, args.model, args.protocol,
-                             timeout=args.timeout, retries=args.retries,
-                             batch_size=args.batch_size, version=args.version,
-                             beam_size=args.beam_size,
-                             length_penalty=args.length_penalty)
+  try:
+    client = TranslationClient(args.server, args.model, args.protocol,
+                               timeout=args.timeout, retries=args.retries,
+                               batch_size=args.batch_size, version=args.version,
+                               beam_size=args.beam_size,
+                               length_penalty=args.length_penalty)
+  except ValueError as e:
+    parser.error(str(e))
   try:
     for translation in client.translate(sentences):
       print(translation)
