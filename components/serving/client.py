@@ -9,8 +9,9 @@ max_batch_size) to the `translate` signature (with --beam-size:
 sentence; this client sends the same pair for every sentence; 1 is greedy
 decoding); a request that finds the server unavailable (connection refused,
 gRPC UNAVAILABLE, HTTP 503) is retried with exponential backoff; any other
-failure raises ServingError naming the server, the model and what the
-server said.
+failure, an answer that is not TF Serving's JSON included, raises
+ServingError naming the server, the model and what the server said.
+gRPC message limits follow the batch size (`grpc_message_limit`).
 """
 import argparse
 import json
@@ -28,6 +29,20 @@ from nmt_tfx.components.serving.contract import OPTIONS_SIGNATURE
 from nmt_tfx.components.serving.contract import TEXT_INPUT
 from nmt_tfx.components.serving.contract import TRANSLATE_SIGNATURE
 from nmt_tfx.components.serving.contract import TRANSLATION_OUTPUT
+
+
+# Bytes a sentence may take in a request or an answer: a 5,000-character
+# sentence is at most 20,000 bytes of UTF-8; its translation, length and
+# score are far less.
+SENTENCE_BYTES = 64 * 1024
+MESSAGE_OVERHEAD_BYTES = 1024 * 1024
+
+
+def grpc_message_limit(batch_size: int) -> int:
+  """Largest gRPC message (bytes) a batch of `batch_size` sentences needs:
+  the client's send and receive limit (gRPC's own default receive limit,
+  4 MiB, is too small for large batches of long sentences)."""
+  return MESSAGE_OVERHEAD_BYTES + batch_size * SENTENCE_BYTES
 
 
 class ServingError(RuntimeError):
@@ -97,8 +112,11 @@ class TranslationClient:
     from tensorflow_serving.apis import predict_pb2  # pylint: disable=g-import-not-at-top
     from tensorflow_serving.apis import prediction_service_pb2_grpc  # pylint: disable=g-import-not-at-top
     if self._stub is None:
+      limit = grpc_message_limit(self.batch_size)
       self._stub = prediction_service_pb2_grpc.PredictionServiceStub(
-          grpc.insecure_channel(self.server))
+          grpc.insecure_channel(self.server, options=[
+              ('grpc.max_send_message_length', limit),
+              ('grpc.max_receive_message_length', limit)]))
     request = predict_pb2.PredictRequest()
     request.model_spec.name = self.model
     request.model_spec.signature_name = self.signature
@@ -134,13 +152,9 @@ class TranslationClient:
         url, data=body, headers={'Content-Type': 'application/json'})
     try:
       with urllib.request.urlopen(request, timeout=self.timeout) as response:
-        answer = json.loads(response.read())
+        body = response.read()
     except urllib.error.HTTPError as e:
-      detail = e.read().decode('utf-8', 'replace')
-      try:
-        detail = json.loads(detail)['error']
-      except (ValueError, KeyError):
-        pass
+      detail = _error_detail(e.read().decode('utf-8', 'replace'))
       message = f'{self._where()}: HTTP {e.code}: {detail}'
       if e.code == 503:
         raise ServingUnavailable(message) from None
@@ -153,11 +167,47 @@ class TranslationClient:
         raise ServingError(f'{self._where()}: no answer within '
                            f'{self.timeout:g} s') from None
       raise ServingUnavailable(f'{self._where()}: {e.reason}') from None
-    if 'outputs' in answer:
-      outputs = answer['outputs']
-      return outputs[TRANSLATION_OUTPUT] if isinstance(outputs, dict) else outputs
-    return [p[TRANSLATION_OUTPUT] if isinstance(p, dict) else p
-            for p in answer['predictions']]
+    translations = _translations(body)
+    if translations is None or len(translations) != len(batch):
+      raise ServingError(f'{self._where()}: HTTP 200 but not a prediction '
+                         f'for {len(batch)} sentences: {_excerpt(body)}')
+    return translations
+
+
+def _excerpt(body, limit: int = 200) -> str:
+  text = body.decode('utf-8', 'replace') if isinstance(body, bytes) else body
+  return repr(text[:limit] + ('...' if len(text) > limit else ''))
+
+
+def _error_detail(body: str) -> str:
+  """TF Serving's `{"error": "..."}`, else the body as it came."""
+  try:
+    answer = json.loads(body)
+  except ValueError:
+    return body
+  if isinstance(answer, dict) and 'error' in answer:
+    return str(answer['error'])
+  return body
+
+
+def _translations(body: bytes) -> Optional[List[str]]:
+  """The translations in a REST predict answer (columnar `outputs` or row
+  `predictions`); None if the body is not such an answer."""
+  try:
+    answer = json.loads(body)
+  except ValueError:
+    return None
+  if not isinstance(answer, dict):
+    return None
+  if 'outputs' in answer:
+    rows = answer['outputs']
+    rows = rows.get(TRANSLATION_OUTPUT) if isinstance(rows, dict) else rows
+  else:
+    rows = [p.get(TRANSLATION_OUTPUT) if isinstance(p, dict) else p
+            for p in answer.get('predictions') or []] or None
+  if not isinstance(rows, list) or not all(isinstance(r, str) for r in rows):
+    return None
+  return rows
 
 
 def main(argv: Optional[List[str]] = None) -> int:
