@@ -124,21 +124,20 @@ def publish_config(serving_dir: str, model_name: Optional[str] = None,
   return model
 
 
-def _place(saved_model_dir: str, serving_dir: str, version: int) -> str:
-  """Copies the model in as `<serving_dir>/<version>/`; returns that path."""
-  destination = os.path.join(serving_dir, str(version))
-  if not publish_lock.is_local(serving_dir):
+def _place(saved_model_dir: str, destination: str) -> None:
+  """Copies the model in as `destination`, a version directory."""
+  if not publish_lock.is_local(destination):
     version_files.copy(saved_model_dir, destination)
-    return destination
-  staging = os.path.join(serving_dir,
-                         f'{STAGING_PREFIX}{version}-{uuid.uuid4().hex[:8]}')
+    return
+  staging = os.path.join(
+      os.path.dirname(destination), f'{STAGING_PREFIX}'
+      f'{os.path.basename(destination)}-{uuid.uuid4().hex[:8]}')
   try:
     version_files.copy(saved_model_dir, staging)
     tf.io.gfile.rename(staging, destination)
   finally:
     if tf.io.gfile.exists(staging):
       tf.io.gfile.rmtree(staging)
-  return destination
 
 
 def push(saved_model_dir: str, serving_dir: str,
@@ -161,11 +160,13 @@ def push(saved_model_dir: str, serving_dir: str,
       return PushResult(None, production)
     taken = [int(n) for n in _names(serving_dir) if n.isdigit()]
     version = max([int(time.time())] + [v + 1 for v in taken])
-    destination = _place(saved_model_dir, serving_dir, version)
+    destination = os.path.join(serving_dir, str(version))
     try:
+      _place(saved_model_dir, destination)
       version_files.verify(saved_model_dir, destination)
-    except version_files.IncompleteCopy:
-      tf.io.gfile.rmtree(destination)
+    except BaseException:
+      if tf.io.gfile.exists(destination):
+        tf.io.gfile.rmtree(destination)
       raise
     publish_config(serving_dir, model_name, base_path)
   return PushResult(version, production)

@@ -136,8 +136,10 @@ def _push_while_watched(src, serving, watchers, pushes=3):
   for watcher in watchers:
     watcher.start()
   try:
-    return [model_dir.push(str(src), str(serving)).version
-            for _ in range(pushes)]
+    pushed = [model_dir.push(str(src), str(serving)).version
+              for _ in range(pushes)]
+    time.sleep(0.2)   # a last look after the last push
+    return pushed
   finally:
     for watcher in watchers:
       watcher.stop()
@@ -255,3 +257,26 @@ def test_two_concurrent_pipelines_one_push_wins(tmp_path):
   loser = next(r for r in results if r.superseded)
   assert loser.production == winner.version
   assert model_dir.versions(serving) == [baseline, winner.version]
+
+
+@pytest.mark.parametrize('local', [True, False])
+def test_a_copy_that_fails_the_check_is_never_published(tmp_path, local):
+  src = _saved_model(tmp_path / 'model')
+  serving = str(tmp_path / 'serving')
+  first = model_dir.push(str(src), serving).version
+  real_copy = model_dir.tf.io.gfile.copy
+
+  def truncating_copy(a, b, overwrite=False):   # a short write, no error
+    real_copy(a, b, overwrite)
+    if a.endswith('variables.data-00001'):
+      with open(b, 'wb') as f:
+        f.write(b'w')
+
+  with mock.patch.object(publish_lock, 'is_local', lambda path: local), \
+       mock.patch.object(model_dir.tf.io.gfile, 'copy', truncating_copy):
+    with pytest.raises(model_dir.version_files.IncompleteCopy,
+                       match='different sizes'):
+      model_dir.push(str(src), serving)
+  assert model_dir.versions(serving) == [first]
+  assert _version_dirs(serving) == [str(first)]
+  assert server_config.read(serving).versions == (first,)
