@@ -27,8 +27,11 @@ REQUESTS = (
     {'sentences': ['A dog runs on the beach.', 'Kids play.', ''],
      'beam_size': 1, 'length_penalty': 0.0},
     {'sentences': ['Two men are playing soccer now.', 'A child.'],
-     'beam_size': 3, 'length_penalty': 1.0},
+     'beam_size': 16, 'length_penalty': 5.0},
 )
+# The briefly trained test model ends every sentence at once, except with a
+# strong length penalty (5.0): then the two option pairs give different
+# outputs, which the tests below check is so.
 
 
 class BatcherTestDouble:
@@ -131,19 +134,24 @@ def test_merged_requests_get_what_each_gets_alone(loaded, name):
 
 
 def test_rows_with_different_options_are_decoded_with_their_own(loaded):
-  """One merged batch, two option pairs: each row as if decoded alone with
-  its request's options (not with the first request's)."""
+  """One batch, two option pairs (as merged from two requests): each row as
+  if decoded alone with its own options, not with the first row's."""
   signature = loaded.signatures[contract.OPTIONS_SIGNATURE]
   text = REQUESTS[0]['sentences'][:1] * 2
   rows = {'text': tf.constant(text),
-          'beam_size': tf.constant([1, 3], tf.int32),
-          'length_penalty': tf.constant([0.0, 1.0], tf.float32)}
+          'beam_size': tf.constant([REQUESTS[0]['beam_size'],
+                                    REQUESTS[1]['beam_size']], tf.int32),
+          'length_penalty': tf.constant([REQUESTS[0]['length_penalty'],
+                                         REQUESTS[1]['length_penalty']])}
   mixed = signature(**rows)
+  alone = [signature(**{k: v[i:i + 1] for k, v in rows.items()})
+           for i in range(2)]
+  assert alone[0]['length'].numpy()[0] != alone[1]['length'].numpy()[0]
   for i in range(2):
-    alone = signature(**{k: v[i:i + 1] for k, v in rows.items()})
-    assert mixed['translation'].numpy()[i] == alone['translation'].numpy()[0]
+    assert mixed['translation'].numpy()[i] == alone[i]['translation'].numpy()[0]
+    assert mixed['length'].numpy()[i] == alone[i]['length'].numpy()[0]
     np.testing.assert_allclose(mixed['score'].numpy()[i],
-                               alone['score'].numpy()[0], atol=1e-4)
+                               alone[i]['score'].numpy()[0], atol=1e-4)
 
 
 def test_options_need_one_value_per_row(loaded):
