@@ -71,9 +71,8 @@ def score_stage(args) -> dict:
   for beam in (1, 5):
     start, outputs = time.time(), []
     for i in range(0, len(sources), 64):
-      out = translate(text=tf.constant(sources[i:i + 64]),
-                      beam_size=tf.constant(beam),
-                      length_penalty=tf.constant(0.6))
+      out = translate(**export.options_inputs(
+          tf.constant(sources[i:i + 64]), beam, 0.6))
       outputs.extend(t.decode('utf-8')
                      for t in out[contract.TRANSLATION_OUTPUT].numpy())
     scores = bleu.corpus_scores(outputs, references)

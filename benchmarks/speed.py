@@ -218,8 +218,7 @@ def stage_decode(args) -> dict:
       start = time.perf_counter()
       tokens = 0
       for b in batches:
-        out = translate(text=b, beam_size=tf.constant(beam),
-                        length_penalty=tf.constant(0.0))
+        out = translate(**export.options_inputs(b, beam, 0.0))
         tokens += int(tf.reduce_sum(out[contract.LENGTH_OUTPUT]))
       exported_s = time.perf_counter() - start
 

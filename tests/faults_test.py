@@ -1,53 +1,24 @@
 """Faults: the local run is killed (SIGKILL) during Trainer and during Pusher.
 
-A watcher polls the serving directory the whole time: every integer version
-directory it ever sees must be complete. After each kill a rerun must finish,
-push, and leave ML Metadata consistent. Slow (several pipeline runs).
+Watchers poll the serving directory the whole time
+(tests/serving_dir_watcher.py): every version models.config names and every
+integer version directory must be complete whenever seen. After each kill a
+rerun must finish, push, and leave ML Metadata consistent. Slow (several
+pipeline runs).
 """
 import json
 import os
 import signal
 import subprocess
-import threading
 import time
 
 import pytest
 
 from conftest import E2E_HPARAMS
 from conftest import cli_command
+from tests.serving_dir_watcher import ServingDirWatcher
 
 pytestmark = pytest.mark.slow
-
-
-class ServingDirWatcher(threading.Thread):
-  """Records any integer version directory seen without a complete model."""
-
-  def __init__(self, serving_dir):
-    super().__init__(daemon=True)
-    self.serving_dir, self.incomplete, self.seen = serving_dir, [], set()
-    self._halt = threading.Event()
-
-  def run(self):
-    while not self._halt.is_set():
-      try:
-        names = os.listdir(self.serving_dir)
-      except FileNotFoundError:
-        names = []
-      for name in names:
-        if not name.isdigit():
-          continue
-        version = os.path.join(self.serving_dir, name)
-        if not (os.path.exists(os.path.join(version, 'saved_model.pb')) and
-                os.path.exists(os.path.join(version, 'variables',
-                                            'variables.index'))):
-          if os.path.exists(version):  # not removed meanwhile
-            self.incomplete.append(name)
-        self.seen.add(name)
-      time.sleep(0.01)
-
-  def stop(self):
-    self._halt.set()
-    self.join()
 
 
 def _cli_args(data_dir, runs_dir, steps):
@@ -88,8 +59,10 @@ def _executions(runs_dir, component):
 def test_kill_during_trainer_then_pusher(e2e_data_dir, tmp_path):
   runs_dir = tmp_path / 'runs'
   serving = runs_dir / 'nmt-en-de' / 'serving' / 'nmt-en-de'
-  watcher = ServingDirWatcher(str(serving))
-  watcher.start()
+  watchers = [ServingDirWatcher(str(serving)),
+              ServingDirWatcher(str(serving), server_view=False)]
+  for watcher in watchers:
+    watcher.start()
   try:
     # 1. Killed mid-training: nothing pushed; the rerun completes and pushes.
     _run_until_killed(_cli_args(e2e_data_dir, runs_dir, 100), 'Trainer', 3.0)
@@ -115,6 +88,8 @@ def test_kill_during_trainer_then_pusher(e2e_data_dir, tmp_path):
     assert len(versions) >= 2 and versions[0] == first_versions[0]
     assert 'COMPLETE' in _executions(runs_dir, 'VersionedPusher')
   finally:
-    watcher.stop()
-  assert watcher.incomplete == [], watcher.incomplete
-  assert watcher.seen
+    for watcher in watchers:
+      watcher.stop()
+  for watcher in watchers:
+    assert watcher.incomplete == [], watcher.incomplete
+    assert watcher.seen

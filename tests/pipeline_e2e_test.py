@@ -16,12 +16,18 @@ import pytest
 
 from conftest import E2E_HPARAMS as HPARAMS
 from conftest import run_cli
+from nmt_tfx.components.serving import publish_lock
+from nmt_tfx.components.serving import server_config
 
 pytestmark = pytest.mark.slow
+# Kept in the serving directory beside the versions.
+PUBLISHING_FILES = {server_config.CONFIG_FILE, publish_lock.LOCK_FILE}
 
 def serving_entries(runs_dir):
+  """The serving directory and its entries, publishing files aside."""
   serving = runs_dir / 'nmt-en-de' / 'serving' / 'nmt-en-de'
-  return serving, sorted(os.listdir(serving)) if serving.exists() else []
+  return serving, sorted(n for n in os.listdir(serving)
+                         if n not in PUBLISHING_FILES) if serving.exists() else []
 
 
 def latest_report_dir(runs_dir):

@@ -119,7 +119,8 @@ class TFServingTestDouble:
         if 'inputs' in body:   # columnar format: named inputs, named outputs
           try:
             outputs = double.predict(match.group(1), signature, {
-                k: ([x.encode('utf-8') for x in v] if isinstance(v, list) else v)
+                k: ([x.encode('utf-8') if isinstance(x, str) else x for x in v]
+                    if isinstance(v, list) else v)
                 for k, v in body['inputs'].items()})
           except LookupError as e:
             return self._reply(404, {'error': str(e)})
@@ -196,9 +197,8 @@ def test_per_request_beam_size_and_length_penalty(server, tiny_export,
   options = tf.saved_model.load(str(tiny_export)).signatures[
       'translate_with_options']
   for beam, alpha in ((1, 0.0), (3, 1.0)):
-    expected = [t.decode('utf-8') for t in options(
-        text=tf.constant(SENTENCES), beam_size=tf.constant(beam),
-        length_penalty=tf.constant(alpha))['translation'].numpy()]
+    expected = [t.decode('utf-8') for t in options(**export.options_inputs(
+        tf.constant(SENTENCES), beam, alpha))['translation'].numpy()]
     client = client_lib.TranslationClient(
         addresses[protocol], MODEL, protocol, batch_size=4, beam_size=beam,
         length_penalty=alpha)
@@ -276,3 +276,91 @@ def test_translate_command(server, local_translate, tmp_path, capsys):
                           '--protocol', 'rest', '--model', 'nope',
                           '--retries', '0']) == 3
   assert "error: model 'nope'" in capsys.readouterr().err
+
+
+class CannedRestTestDouble:
+  """TEST DOUBLE of a misbehaving REST endpoint: every POST gets `status`
+  and `body` as they are (e.g. a proxy's HTML page)."""
+
+  def __init__(self, status: int, body: bytes):
+    double = self
+    self.status, self.body = status, body
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+
+      def log_message(self, *args):  # quiet
+        pass
+
+      def do_POST(self):  # pylint: disable=invalid-name
+        self.rfile.read(int(self.headers['Content-Length']))
+        self.send_response(double.status)
+        self.send_header('Content-Length', str(len(double.body)))
+        self.end_headers()
+        self.wfile.write(double.body)
+
+    self._http = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+    threading.Thread(target=self._http.serve_forever, daemon=True).start()
+    self.address = f'http://127.0.0.1:{self._http.server_address[1]}'
+
+  def stop(self):
+    self._http.shutdown()
+    self._http.server_close()
+
+
+@pytest.mark.parametrize('status,body,message', [
+    (200, b'<html>gateway</html>', "HTTP 200 but not a prediction for 1 "
+     "sentences: '<html>gateway</html>'"),
+    (200, b'["a list"]', 'HTTP 200 but not a prediction'),
+    (200, b'{"predictions": [1]}', 'HTTP 200 but not a prediction'),
+    (500, b'["not", "an", "object"]', 'HTTP 500: ["not", "an", "object"]'),
+    (400, b'"just a string"', 'HTTP 400: "just a string"'),
+    (404, b'{"error": "Servable not found"}', 'HTTP 404: Servable not found'),
+])
+def test_rest_answers_that_are_not_tf_serving_json_exit_3(
+    tmp_path, capsys, status, body, message):
+  double = CannedRestTestDouble(status, body)
+  source = tmp_path / 'in.txt'
+  source.write_text('A dog.\n', encoding='utf-8')
+  try:
+    code = client_lib.main([str(source), '--server', double.address,
+                            '--protocol', 'rest', '--model', MODEL,
+                            '--retries', '0'])
+  finally:
+    double.stop()
+  assert code == 3
+  err = capsys.readouterr().err
+  assert err.startswith(f"error: model '{MODEL}' at "), err
+  assert message in err, err
+
+
+class LargeAnswerTestDouble(prediction_service_pb2_grpc.PredictionServiceServicer):
+  """TEST DOUBLE of a gRPC server whose answer is larger than gRPC's default
+  4 MiB receive limit: `ANSWER_BYTES` per sentence."""
+  ANSWER_BYTES = 70 * 1000
+
+  def Predict(self, request, context):  # pylint: disable=invalid-name
+    rows = tf.make_ndarray(request.inputs['text']).shape[0]
+    response = predict_pb2.PredictResponse()
+    response.outputs['translation'].CopyFrom(tf.make_tensor_proto(
+        [b'x' * self.ANSWER_BYTES] * rows, dtype=tf.string))
+    return response
+
+
+def test_grpc_message_limit_follows_the_batch_size():
+  batch = 64
+  assert (client_lib.grpc_message_limit(batch) >=
+          batch * LargeAnswerTestDouble.ANSWER_BYTES + 64 * 1024)
+  assert (client_lib.grpc_message_limit(1024) >
+          client_lib.grpc_message_limit(64) > 4 * 1024 * 1024)
+  server = grpc.server(concurrent.futures.ThreadPoolExecutor(2))
+  prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+      LargeAnswerTestDouble(), server)
+  port = server.add_insecure_port('127.0.0.1:0')
+  server.start()
+  try:
+    client = client_lib.TranslationClient(f'127.0.0.1:{port}', MODEL, 'grpc',
+                                          batch_size=batch, retries=0)
+    out = client.translate(['A dog.'] * batch)   # about 4.5 MB in one answer
+  finally:
+    server.stop(0)
+  assert len(out) == batch and len(out[0]) == LargeAnswerTestDouble.ANSWER_BYTES

@@ -6,9 +6,13 @@ Signatures:
   serving_default  examples [B] serialized tf.Example (feature `source`)
                    -> the same outputs
   translate_with_options
-                   text, beam_size [] int32, length_penalty [] float32
-                   -> the same outputs (beam_size clamped to 1..MAX_BEAM_SIZE;
-                   1 is greedy decoding)
+                   text [B], beam_size [B] int32, length_penalty [B] float32
+                   -> the same outputs (options per row, all three inputs the
+                   same length; beam_size clamped to 1..MAX_BEAM_SIZE; 1 is
+                   greedy decoding)
+Every input has the batch first, so TF Serving's batcher can merge requests
+along dimension 0; rows merged from requests with different options are
+decoded in groups of equal options (components/model/option_groups.py).
 The first two decode with the beam size and length penalty chosen at export
 (HParams.beam_size, HParams.length_penalty). All run the Transform graph
 (tokenize, vocabulary), the encoder, the beam search (one tf.while_loop,
@@ -38,6 +42,7 @@ from nmt_tfx.components.data import features
 from nmt_tfx.components.model import decoding
 from nmt_tfx.components.model import keras_tracing
 from nmt_tfx.components.model import model_config
+from nmt_tfx.components.model import option_groups
 from nmt_tfx.components.model.hparams import HParams
 from nmt_tfx.components.preprocessing import PreprocessingConfig
 from nmt_tfx.components.serving.contract import EXAMPLES_INPUT
@@ -99,13 +104,11 @@ class Translator(tf.Module):
     max_length = decoding.max_output_length_for(source_length, self._hparams)
     return source_ids, source_length, max_length
 
-  def _translate(self, text, beam_size, alpha):
-    source_ids, source_length, max_length = self.prepare_source(text)
-    decoded = decoding.beam_search(self.model, source_ids, max_length,
-                                   beam_size=beam_size, alpha=alpha)
+  def _outputs(self, source_length, decoded: decoding.Decoded):
+    """The signatures' outputs for `decoded`: detokenized text, lengths and
+    scores; empty or whitespace-only input -> empty output."""
     text = self.codec.decode(tf.RaggedTensor.from_tensor(
         decoded.ids, lengths=decoded.lengths))
-    # Nothing to translate (empty or whitespace-only input) -> empty output.
     has_words = source_length > 0
     return {TRANSLATION_OUTPUT: tf.where(has_words, text, ''),
             LENGTH_OUTPUT: tf.where(has_words, decoded.lengths, 0),
@@ -113,16 +116,25 @@ class Translator(tf.Module):
 
   @tf.function(input_signature=[tf.TensorSpec([None], tf.string, TEXT_INPUT)])
   def translate(self, text):
-    return self._translate(text, self._hparams.beam_size,
-                           self._hparams.length_penalty)
+    source_ids, source_length, max_length = self.prepare_source(text)
+    return self._outputs(source_length, decoding.beam_search(
+        self.model, source_ids, max_length, beam_size=self._hparams.beam_size,
+        alpha=self._hparams.length_penalty))
 
   @tf.function(input_signature=[
       tf.TensorSpec([None], tf.string, TEXT_INPUT),
-      tf.TensorSpec([], tf.int32, BEAM_SIZE_INPUT),
-      tf.TensorSpec([], tf.float32, LENGTH_PENALTY_INPUT)])
+      tf.TensorSpec([None], tf.int32, BEAM_SIZE_INPUT),
+      tf.TensorSpec([None], tf.float32, LENGTH_PENALTY_INPUT)])
   def translate_with_options(self, text, beam_size, length_penalty):
-    return self._translate(text, tf.clip_by_value(beam_size, 1, MAX_BEAM_SIZE),
-                           length_penalty)
+    for name, options in ((BEAM_SIZE_INPUT, beam_size),
+                          (LENGTH_PENALTY_INPUT, length_penalty)):
+      tf.debugging.assert_equal(
+          tf.size(options), tf.size(text),
+          message=f'{name} needs one value per row of {TEXT_INPUT}')
+    source_ids, source_length, max_length = self.prepare_source(text)
+    return self._outputs(source_length, option_groups.beam_search_per_row(
+        self.model, source_ids, max_length,
+        tf.clip_by_value(beam_size, 1, MAX_BEAM_SIZE), length_penalty))
 
   @tf.function(input_signature=[
       tf.TensorSpec([None], tf.string, EXAMPLES_INPUT)])
@@ -181,6 +193,17 @@ class Translator(tf.Module):
             TARGET_TOKENS: self._labels(target_out, target_length,
                                         self.codec.target_pieces),
             ATTENTION_WEIGHTS: weights}
+
+
+def options_inputs(text: tf.Tensor, beam_size: int,
+                   length_penalty: float) -> dict:
+  """The OPTIONS_SIGNATURE's inputs for `text` [B], one beam size and length
+  penalty for every sentence (the options are per row)."""
+  rows = tf.shape(text)[:1]
+  return {TEXT_INPUT: text,
+          BEAM_SIZE_INPUT: tf.fill(rows, tf.constant(beam_size, tf.int32)),
+          LENGTH_PENALTY_INPUT: tf.fill(rows, tf.constant(length_penalty,
+                                                          tf.float32))}
 
 
 def _example(sentence: str) -> bytes:

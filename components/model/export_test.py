@@ -209,7 +209,8 @@ def test_serving_dir_listing_shows_each_versions_configuration(
   import shutil  # pylint: disable=g-import-not-at-top
   from nmt_tfx.components.serving import admin  # pylint: disable=g-import-not-at-top
   shutil.copytree(tiny_export, tmp_path / '7')
-  (tmp_path / '3').mkdir()             # a version exported without one
+  shutil.copytree(tiny_export, tmp_path / '3')
+  (tmp_path / '3' / model_config.FILE).unlink()   # exported without one
   assert admin.main(['list', '--serving-dir', str(tmp_path)]) == 0
   lines = capsys.readouterr().out.splitlines()
   assert lines[0] == '3  no model_config.json (exported before models carried one)'

@@ -176,9 +176,9 @@ def _options_signature(export_dir, sentences):
   default = loaded.signatures['translate'](text=tf.constant(sentences))
   options = loaded.signatures['translate_with_options']
 
-  def run(beam, alpha):
-    return options(text=tf.constant(sentences), beam_size=tf.constant(beam),
-                   length_penalty=tf.constant(alpha))
+  def run(beam, alpha):   # the same options for every row
+    return options(**export.options_inputs(tf.constant(sentences), beam,
+                                           alpha))
   same = run(HParams().beam_size, HParams().length_penalty)
   assert same['translation'].numpy().tolist() == default['translation'].numpy().tolist()
   greedy, beam = run(1, 0.0), run(5, 0.0)

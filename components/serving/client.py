@@ -3,12 +3,15 @@
   nmt-translate --server localhost:8500 --protocol grpc --model nmt-en-de < in.txt
   nmt-translate --server http://localhost:8501 --protocol rest --model nmt-en-de in.txt
 
-Sentences are sent in batches to the `translate` signature (with
---beam-size: `translate_with_options`, which takes the beam size and length
-penalty per request; 1 is greedy decoding); a request that
-finds the server unavailable (connection refused, gRPC UNAVAILABLE, HTTP 503)
-is retried with exponential backoff; any other failure raises ServingError
-naming the server, the model and what the server said.
+Sentences are sent in batches (at most MAX_REQUEST_SENTENCES, the server's
+max_batch_size) to the `translate` signature (with --beam-size:
+`translate_with_options`, which takes a beam size and length penalty per
+sentence; this client sends the same pair for every sentence; 1 is greedy
+decoding); a request that finds the server unavailable (connection refused,
+gRPC UNAVAILABLE, HTTP 503) is retried with exponential backoff; any other
+failure, an answer that is not TF Serving's JSON included, raises
+ServingError naming the server, the model and what the server said.
+gRPC message limits follow the batch size (`grpc_message_limit`).
 """
 import argparse
 import json
@@ -21,10 +24,25 @@ from typing import Callable, List, Optional, Sequence
 
 from nmt_tfx.components.serving.contract import BEAM_SIZE_INPUT
 from nmt_tfx.components.serving.contract import LENGTH_PENALTY_INPUT
+from nmt_tfx.components.serving.contract import MAX_REQUEST_SENTENCES
 from nmt_tfx.components.serving.contract import OPTIONS_SIGNATURE
 from nmt_tfx.components.serving.contract import TEXT_INPUT
 from nmt_tfx.components.serving.contract import TRANSLATE_SIGNATURE
 from nmt_tfx.components.serving.contract import TRANSLATION_OUTPUT
+
+
+# Bytes a sentence may take in a request or an answer: a 5,000-character
+# sentence is at most 20,000 bytes of UTF-8; its translation, length and
+# score are far less.
+SENTENCE_BYTES = 64 * 1024
+MESSAGE_OVERHEAD_BYTES = 1024 * 1024
+
+
+def grpc_message_limit(batch_size: int) -> int:
+  """Largest gRPC message (bytes) a batch of `batch_size` sentences needs:
+  the client's send and receive limit (gRPC's own default receive limit,
+  4 MiB, is too small for large batches of long sentences)."""
+  return MESSAGE_OVERHEAD_BYTES + batch_size * SENTENCE_BYTES
 
 
 class ServingError(RuntimeError):
@@ -45,6 +63,9 @@ class TranslationClient:
     """beam_size None: the model's export-time decoding (`translate`)."""
     if protocol not in ('grpc', 'rest'):
       raise ValueError(f'protocol must be grpc or rest, not {protocol!r}')
+    if not 1 <= batch_size <= MAX_REQUEST_SENTENCES:
+      raise ValueError(f'batch_size must be 1..{MAX_REQUEST_SENTENCES} (the '
+                       f"server's max_batch_size), not {batch_size}")
     self.server, self.model, self.protocol = server, model, protocol
     self.timeout, self.retries, self.backoff = timeout, retries, backoff
     self.batch_size, self.version = batch_size, version
@@ -73,6 +94,14 @@ class TranslationClient:
         time.sleep(self.backoff * 2 ** attempt)
     raise AssertionError('unreachable')
 
+  def _options(self, rows: int) -> dict:
+    """The options inputs of `translate_with_options`, one value per row
+    (none for `translate`)."""
+    if self.beam_size is None:
+      return {}
+    return {BEAM_SIZE_INPUT: [self.beam_size] * rows,
+            LENGTH_PENALTY_INPUT: [self.length_penalty] * rows}
+
   def _where(self) -> str:
     return f'model {self.model!r} at {self.server} ({self.protocol})'
 
@@ -83,8 +112,11 @@ class TranslationClient:
     from tensorflow_serving.apis import predict_pb2  # pylint: disable=g-import-not-at-top
     from tensorflow_serving.apis import prediction_service_pb2_grpc  # pylint: disable=g-import-not-at-top
     if self._stub is None:
+      limit = grpc_message_limit(self.batch_size)
       self._stub = prediction_service_pb2_grpc.PredictionServiceStub(
-          grpc.insecure_channel(self.server))
+          grpc.insecure_channel(self.server, options=[
+              ('grpc.max_send_message_length', limit),
+              ('grpc.max_receive_message_length', limit)]))
     request = predict_pb2.PredictRequest()
     request.model_spec.name = self.model
     request.model_spec.signature_name = self.signature
@@ -92,11 +124,9 @@ class TranslationClient:
       request.model_spec.version.value = self.version
     request.inputs[TEXT_INPUT].CopyFrom(tf.make_tensor_proto(
         [s.encode('utf-8') for s in batch], dtype=tf.string))
-    if self.beam_size is not None:
-      request.inputs[BEAM_SIZE_INPUT].CopyFrom(
-          tf.make_tensor_proto(self.beam_size, dtype=tf.int32))
-      request.inputs[LENGTH_PENALTY_INPUT].CopyFrom(
-          tf.make_tensor_proto(self.length_penalty, dtype=tf.float32))
+    for key, values in self._options(len(batch)).items():
+      request.inputs[key].CopyFrom(tf.make_tensor_proto(
+          values, dtype=tf.int32 if key == BEAM_SIZE_INPUT else tf.float32))
     try:
       response = self._stub.Predict(request, timeout=self.timeout)
     except grpc.RpcError as e:
@@ -114,22 +144,17 @@ class TranslationClient:
     url = f'{base.rstrip("/")}/v1/models/{self.model}{version}:predict'
     if self.beam_size is None:   # row format: one instance per sentence
       body = {'signature_name': self.signature, 'instances': batch}
-    else:                        # columnar format: scalars beside the batch
+    else:                        # columnar format: one list per input
       body = {'signature_name': self.signature, 'inputs': {
-          TEXT_INPUT: batch, BEAM_SIZE_INPUT: self.beam_size,
-          LENGTH_PENALTY_INPUT: self.length_penalty}}
+          TEXT_INPUT: batch, **self._options(len(batch))}}
     body = json.dumps(body).encode('utf-8')
     request = urllib.request.Request(
         url, data=body, headers={'Content-Type': 'application/json'})
     try:
       with urllib.request.urlopen(request, timeout=self.timeout) as response:
-        answer = json.loads(response.read())
+        body = response.read()
     except urllib.error.HTTPError as e:
-      detail = e.read().decode('utf-8', 'replace')
-      try:
-        detail = json.loads(detail)['error']
-      except (ValueError, KeyError):
-        pass
+      detail = _error_detail(e.read().decode('utf-8', 'replace'))
       message = f'{self._where()}: HTTP {e.code}: {detail}'
       if e.code == 503:
         raise ServingUnavailable(message) from None
@@ -142,11 +167,47 @@ class TranslationClient:
         raise ServingError(f'{self._where()}: no answer within '
                            f'{self.timeout:g} s') from None
       raise ServingUnavailable(f'{self._where()}: {e.reason}') from None
-    if 'outputs' in answer:
-      outputs = answer['outputs']
-      return outputs[TRANSLATION_OUTPUT] if isinstance(outputs, dict) else outputs
-    return [p[TRANSLATION_OUTPUT] if isinstance(p, dict) else p
-            for p in answer['predictions']]
+    translations = _translations(body)
+    if translations is None or len(translations) != len(batch):
+      raise ServingError(f'{self._where()}: HTTP 200 but not a prediction '
+                         f'for {len(batch)} sentences: {_excerpt(body)}')
+    return translations
+
+
+def _excerpt(body, limit: int = 200) -> str:
+  text = body.decode('utf-8', 'replace') if isinstance(body, bytes) else body
+  return repr(text[:limit] + ('...' if len(text) > limit else ''))
+
+
+def _error_detail(body: str) -> str:
+  """TF Serving's `{"error": "..."}`, else the body as it came."""
+  try:
+    answer = json.loads(body)
+  except ValueError:
+    return body
+  if isinstance(answer, dict) and 'error' in answer:
+    return str(answer['error'])
+  return body
+
+
+def _translations(body: bytes) -> Optional[List[str]]:
+  """The translations in a REST predict answer (columnar `outputs` or row
+  `predictions`); None if the body is not such an answer."""
+  try:
+    answer = json.loads(body)
+  except ValueError:
+    return None
+  if not isinstance(answer, dict):
+    return None
+  if 'outputs' in answer:
+    rows = answer['outputs']
+    rows = rows.get(TRANSLATION_OUTPUT) if isinstance(rows, dict) else rows
+  else:
+    rows = [p.get(TRANSLATION_OUTPUT) if isinstance(p, dict) else p
+            for p in answer.get('predictions') or []] or None
+  if not isinstance(rows, list) or not all(isinstance(r, str) for r in rows):
+    return None
+  return rows
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -172,11 +233,14 @@ def main(argv: Optional[List[str]] = None) -> int:
   stream = open(args.input, encoding='utf-8') if args.input else sys.stdin
   with stream:
     sentences = [line.rstrip('\n') for line in stream]
-  client = TranslationClient(args.server, args.model, args.protocol,
-                             timeout=args.timeout, retries=args.retries,
-                             batch_size=args.batch_size, version=args.version,
-                             beam_size=args.beam_size,
-                             length_penalty=args.length_penalty)
+  try:
+    client = TranslationClient(args.server, args.model, args.protocol,
+                               timeout=args.timeout, retries=args.retries,
+                               batch_size=args.batch_size, version=args.version,
+                               beam_size=args.beam_size,
+                               length_penalty=args.length_penalty)
+  except ValueError as e:
+    parser.error(str(e))
   try:
     for translation in client.translate(sentences):
       print(translation)

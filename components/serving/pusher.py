@@ -1,4 +1,13 @@
-"""Pusher component: blessed models only, one atomic version directory each."""
+"""Pusher component: blessed models only, published with compare-and-publish.
+
+The Evaluator judged the model against the production version it found
+(the blessing's `baseline_model`, absent when there was none). If another
+pipeline has published or rolled back meanwhile, that judgement is stale:
+the push is superseded, nothing is written, and the run still succeeds
+(like a model that is not blessed), with `pushed` 0 and `superseded` 1 on
+the PushedModel artifact and a warning saying which version is in
+production now. Rerun the pipeline to judge the model against it.
+"""
 import os
 
 from absl import logging
@@ -13,21 +22,46 @@ from tfx.utils import path_utils
 
 from nmt_tfx.components.serving import model_dir
 
+BASELINE_PROPERTY = 'baseline_model'   # set by the Evaluator
+
 
 @component
 def VersionedPusher(model: InputArtifact[Model],
                     blessing: InputArtifact[ModelBlessing],
                     pushed_model: OutputArtifact[PushedModel],
-                    serving_dir: Parameter[str]) -> None:
-  """Pushes `model` to `<serving_dir>/<version>/` if `blessing` says so."""
+                    serving_dir: Parameter[str],
+                    model_name: Parameter[str] = '',
+                    serving_base_path: Parameter[str] = '') -> None:
+  """Pushes `model` to `<serving_dir>/<version>/` if `blessing` says so and
+  production is still the version it was judged against.
+
+  model_name, serving_base_path: models.config's model name and base path
+  (the serving directory as the server sees it); default: the serving
+  directory's name and path.
+  """
+  pushed_model.set_int_custom_property('superseded', 0)
   if not blessing.get_int_custom_property('blessed'):
     logging.info('Model not blessed; nothing pushed.')
     pushed_model.set_int_custom_property('pushed', 0)
     return
-  version = model_dir.push(path_utils.serving_model_path(model.uri),
-                           serving_dir)
-  destination = os.path.join(serving_dir, str(version))
-  logging.info('Pushed model version %d to %s', version, destination)
+  baseline = blessing.get_string_custom_property(BASELINE_PROPERTY) or None
+  result = model_dir.push(path_utils.serving_model_path(model.uri),
+                          serving_dir, expected_production=baseline,
+                          model_name=model_name or None,
+                          base_path=serving_base_path or None)
+  if result.superseded:
+    logging.warning(
+        'Superseded: nothing pushed. The Evaluator compared against %s, but '
+        'production in %s is now %s; rerun to judge against it.',
+        f'version {model_dir.version_of(baseline)}' if baseline else
+        'no production model', serving_dir,
+        f'version {result.production}' if result.production is not None
+        else 'no version')
+    pushed_model.set_int_custom_property('pushed', 0)
+    pushed_model.set_int_custom_property('superseded', 1)
+    return
+  destination = os.path.join(serving_dir, str(result.version))
+  logging.info('Pushed model version %d to %s', result.version, destination)
   pushed_model.set_int_custom_property('pushed', 1)
-  pushed_model.set_int_custom_property('pushed_version', version)
+  pushed_model.set_int_custom_property('pushed_version', result.version)
   pushed_model.set_string_custom_property('pushed_destination', destination)
