@@ -197,6 +197,8 @@ def latest_outputs(metadata_path: str) -> dict:
   if pushed:
     props = pushed.custom_properties
     found['pushed'] = bool(props['pushed'].int_value)
+    found['superseded'] = ('superseded' in props
+                           and bool(props['superseded'].int_value))
     if found['pushed']:
       found['destination'] = props['pushed_destination'].string_value
   return found
@@ -254,7 +256,10 @@ def print_summary(config: configs.PipelineConfig, seconds: float) -> None:
   print(f"sacreBLEU: {next(iter(report['scores'].values()))['signature']}")
   print(f"{'BLESSED' if report['blessed'] else 'NOT BLESSED'}: "
         f"{report['reason']}")
-  print(f"pushed: {outputs.get('destination') if outputs.get('pushed') else 'no'}")
+  print('pushed: ' + (outputs['destination'] if outputs.get('pushed') else
+                      'no: superseded, production changed after the Evaluator '
+                      'compared against it; rerun to judge against it'
+                      if outputs.get('superseded') else 'no'))
   print(f"report: {outputs['report_html']} (and report.md)")
   print(f'TensorBoard: tensorboard --logdir {config.pipeline_root}/Trainer')
   print(f'wall time: {seconds / 60:.1f} min\n\nSample translations '

@@ -99,6 +99,20 @@ def test_summary_prints_the_counts_example_gen_wrote(tmp_path, monkeypatch,
   assert ('batches of 1,060 tokens in length buckets [12, 20]; 15.5% of '
           '20,000 sampled training pairs are over the length caps and not '
           'trained on') in out
+  assert 'pushed: no\n' in out
+
+
+def test_summary_says_why_a_blessed_model_was_not_pushed(monkeypatch, capsys):
+  scores = {'sentences': 3, 'bleu': 9.0, 'bleu_lowercase': 9.0, 'chrf': 1.0,
+            'signature': 'sig'}
+  monkeypatch.setattr(local_runner, 'latest_outputs', lambda _: {
+      'data_stats': [], 'report_html': 'report.html', 'pushed': False,
+      'superseded': True, 'report': {'scores': {'eval': scores},
+                                     'blessed': True, 'reason': 'ok',
+                                     'samples': []}})
+  local_runner.print_summary(configs.CONFIGS['smoke'], 60)
+  assert ('pushed: no: superseded, production changed after the Evaluator '
+          'compared against it') in capsys.readouterr().out
 
 
 def _record(name, level, pathname, msg):
