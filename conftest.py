@@ -150,3 +150,56 @@ def run_cli(data_dir, runs_dir, *args):
                         capture_output=True, text=True, check=False)
 
 
+
+
+# --- Damaged SavedModels (a production version that cannot be loaded) --------
+UNREGISTERED_OP = 'NmtCustomOpMissingFromThisBinary'
+
+
+def _truncate_graph(export_dir: pathlib.Path) -> None:
+  graph = export_dir / 'saved_model.pb'
+  graph.write_bytes(graph.read_bytes()[:graph.stat().st_size // 2])
+
+
+def _remove_variables(export_dir: pathlib.Path) -> None:
+  import shutil  # pylint: disable=g-import-not-at-top
+  shutil.rmtree(export_dir / 'variables')
+
+
+def _remove_variable_data(export_dir: pathlib.Path) -> None:
+  for shard in (export_dir / 'variables').glob('variables.data-*'):
+    shard.unlink()
+
+
+def _use_unregistered_op(export_dir: pathlib.Path) -> None:
+  """Makes the graph's functions use an op no binary has, as a model
+  exported with a custom op looks to a process without it."""
+  from tensorflow.core.protobuf import saved_model_pb2  # pylint: disable=g-import-not-at-top
+  graph = export_dir / 'saved_model.pb'
+  saved_model = saved_model_pb2.SavedModel.FromString(graph.read_bytes())
+  renamed = 0
+  for function in saved_model.meta_graphs[0].graph_def.library.function:
+    for node in function.node_def:
+      if node.op == 'Identity':
+        node.op, renamed = UNREGISTERED_OP, renamed + 1
+  assert renamed, 'no Identity op to replace'
+  graph.write_bytes(saved_model.SerializeToString())
+
+
+# Kind of damage -> what does it to an export directory, in place.
+DAMAGES = {'truncated saved_model.pb': _truncate_graph,
+           'no variables directory': _remove_variables,
+           'no variables data file': _remove_variable_data,
+           'unregistered op': _use_unregistered_op}
+# The three the pipeline-level tests run (each costs a model load or more).
+PIPELINE_DAMAGES = ('truncated saved_model.pb', 'no variables directory',
+                    'unregistered op')
+
+
+def damaged_copy(export_dir: pathlib.Path, target: pathlib.Path,
+                 damage: str) -> pathlib.Path:
+  """A copy of export_dir at target with the named damage done to it."""
+  import shutil  # pylint: disable=g-import-not-at-top
+  shutil.copytree(export_dir, target)
+  DAMAGES[damage](target)
+  return target

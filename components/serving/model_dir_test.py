@@ -59,7 +59,16 @@ def test_rollback_retires_newest_and_restore_brings_it_back(tmp_path, capsys):
   assert (tmp_path / '200.retired' / 'saved_model.pb').exists()
   # With one version left there is nothing to fall back to.
   assert admin.main(['rollback', '--serving-dir', str(tmp_path)]) == 2
-  assert 'needs an earlier version' in capsys.readouterr().err
+  error = capsys.readouterr().err
+  assert 'only version 100 is there' in error
+  assert 'needs an earlier version' in error and 'push a new model' in error
+  assert model_dir.versions(str(tmp_path)) == [100]   # nothing was renamed
   assert admin.main(['restore', '--serving-dir', str(tmp_path),
                      '--version', '200']) == 0
   assert model_dir.versions(str(tmp_path)) == [100, 200]
+
+
+def test_rollback_of_an_empty_serving_dir_says_so(tmp_path, capsys):
+  from nmt_tfx.components.serving import admin  # pylint: disable=g-import-not-at-top
+  assert admin.main(['rollback', '--serving-dir', str(tmp_path)]) == 2
+  assert 'no version to roll back' in capsys.readouterr().err
