@@ -56,7 +56,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                       'shard checked before the run (ExampleGen checks all)')
   parser.add_argument('--train-steps', type=int)
   parser.add_argument('--bleu-floor', type=float)
-  parser.add_argument('--regression-margin', type=float)
+  parser.add_argument('--significance-level', type=float,
+                      help='refuse a candidate significantly below '
+                      'production: paired bootstrap p below this (0: never)')
   parser.add_argument('--hparams', default='{}',
                       help='JSON object overriding model hyperparameters')
   parser.add_argument('--beam-profile', choices=['local', 'in-memory'],
@@ -76,7 +78,7 @@ def build_config(args: argparse.Namespace) -> configs.PipelineConfig:
       'schema_file': args.schema_file,
       'data_check_lines': args.data_check_lines,
       'train_steps': args.train_steps, 'bleu_floor': args.bleu_floor,
-      'regression_margin': args.regression_margin,
+      'significance_level': args.significance_level,
       'warm_start': args.warm_start}.items() if v is not None}
   if args.beam_profile:
     overrides['beam_pipeline_args'] = beam_profiles.beam_pipeline_args(
@@ -251,6 +253,8 @@ def print_summary(config: configs.PipelineConfig, seconds: float) -> None:
           f"{scores['bleu']:.2f} cased, {scores['bleu_lowercase']:.2f} "
           f"lowercased, chrF {scores['chrf']:.2f}")
   print(f"sacreBLEU: {next(iter(report['scores'].values()))['signature']}")
+  if report.get('production_error'):
+    print(f"warning: {report['production_error']}")
   print(f"{'BLESSED' if report['blessed'] else 'NOT BLESSED'}: "
         f"{report['reason']}")
   print(f"pushed: {outputs.get('destination') if outputs.get('pushed') else 'no'}")

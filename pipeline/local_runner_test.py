@@ -3,6 +3,7 @@ found by ExampleGen's Beam workers, and ExampleGen's counts and the
 Trainer's batch plan in the summary."""
 import dataclasses
 import json
+import re
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -12,6 +13,7 @@ from nmt_tfx.components.data import corpus
 from nmt_tfx.components.data import example_gen
 from nmt_tfx.pipeline import configs
 from nmt_tfx.pipeline import local_runner
+from nmt_tfx.pipeline import pipeline
 
 
 def _write_shards(directory, bad_target_line=None, lines=10):
@@ -98,3 +100,33 @@ def test_summary_prints_the_counts_example_gen_wrote(tmp_path, monkeypatch,
   assert ('batches of 1,060 tokens in length buckets [12, 20]; 15.5% of '
           '20,000 sampled training pairs are over the length caps and not '
           'trained on') in out
+
+
+def test_summary_warns_of_a_production_model_that_cannot_be_loaded(
+    monkeypatch, capsys):
+  error = 'production model /s/7 cannot be loaded: OSError: Cannot parse'
+  scores = {'sentences': 3, 'bleu': 1.0, 'bleu_lowercase': 1.0, 'chrf': 1.0,
+            'signature': 'sig'}
+  monkeypatch.setattr(local_runner, 'latest_outputs', lambda _: {
+      'data_stats': [], 'report_html': 'report.html',
+      'report': {'scores': {'test': scores}, 'blessed': True, 'reason': 'ok',
+                 'production_error': error, 'samples': []}})
+  local_runner.print_summary(configs.CONFIGS['smoke'], 60)
+  assert f'warning: {error}\n' in capsys.readouterr().out
+
+
+def test_blessing_split_is_test_and_the_significance_level_a_flag():
+  config = local_runner.build_config(local_runner.parse_args(
+      ['--config', 'smoke', '--significance-level', '0.01']))
+  assert config.blessing_split == 'test' and config.significance_level == 0.01
+  pipeline.check_blessing_split(config)
+
+
+@pytest.mark.parametrize('split, says', [
+    ('eval', 'the Trainer uses it'), ('train', 'the Trainer uses it'),
+    ('dev', "not one of the splits ['eval', 'test', 'train']")])
+def test_blessing_on_a_split_the_trainer_uses_is_refused(split, says):
+  config = dataclasses.replace(configs.CONFIGS['smoke'], blessing_split=split)
+  with pytest.raises(ValueError, match=re.escape(says)):
+    pipeline.create_pipeline(config, data_dir='d', pipeline_root='r',
+                             serving_dir='s')

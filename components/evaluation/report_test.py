@@ -39,8 +39,15 @@ def make_result(production: bool, training: bool) -> dict:
       'production_scores': ({'eval': _scores(base, refs, 4.0),
                              'test': _scores(base[:60], refs[:60], 1.0)}
                             if production else None),
-      'blessing_split': 'eval', 'bleu_floor': 10.0, 'regression_margin': 1.0,
+      'blessing_split': 'test', 'bleu_floor': 10.0,
+      'significance_level': 0.05,
+      'comparison': ({'candidate_bleu': 40.0, 'production_bleu': 39.5,
+                      'p_value': 0.2468, 'samples': 1000, 'seed': 12345,
+                      'signature': 'nrefs:1|bs:1000|seed:12345'}
+                     if production else None),
       'blessed': True, 'reason': 'BLEU 40.00 clears the floor 10.00',
+      'decided_by': 'paired bootstrap' if production else 'BLEU floor',
+      'p_value': 0.2468 if production else None,
       'samples': [{'source': s, 'reference': r, 'translation': h,
                    **({'production': b} if production else {})}
                   for s, r, h, b in zip(srcs[:5], refs, hyps, base)],
@@ -177,15 +184,37 @@ def test_writes_html_markdown_json_and_pngs(tmp_path, production, training):
     assert f']({name})' in markdown
   assert '| source words | sentences | BLEU | chrF |' in markdown
   assert ('## Training' in markdown) == training
+  for text in (markdown, html.unescape(page)):
+    assert ('test BLEU ≥ 10.00, and not below the production model\'s with '
+            'paired bootstrap p < 0.05') in text
+    assert (('Decided by: paired bootstrap, p = 0.2468 (candidate 40.00 vs '
+             'production 39.50 BLEU; sacreBLEU nrefs:1|bs:1000|seed:12345)')
+            if production else 'Decided by: BLEU floor') in text
 
 
 def test_report_json_of_an_older_evaluator_still_renders(tmp_path):
   """report.json written before buckets/attention/training existed."""
   result = make_result(production=True, training=False)
-  for key in ('buckets', 'attention', 'training'):
+  for key in ('buckets', 'attention', 'training', 'significance_level',
+              'comparison', 'decided_by', 'p_value'):
     del result[key]
+  result['regression_margin'] = 1.0
   report.write(result, str(tmp_path))
+  assert "≥ the production model's BLEU − 1.00" in (
+      tmp_path / 'report.md').read_text()
   assert sorted(p.name for p in tmp_path.iterdir()) == [
       'report.html', 'report.json', 'report.md']
   assert 'By source length' not in (tmp_path / 'report.md').read_text()
   assert 'Sample translations' in (tmp_path / 'report.html').read_text()
+
+
+def test_unloadable_production_model_is_named_with_its_reason(tmp_path):
+  result = make_result(production=False, training=False)
+  result['production'] = '/serving/nmt/3'
+  result['production_error'] = ('production model /serving/nmt/3 cannot be '
+                                'loaded: OSError: Cannot parse file')
+  report.write(result, str(tmp_path))
+  for name in ('report.md', 'report.html'):
+    text = (tmp_path / name).read_text()
+    assert ('production model /serving/nmt/3 cannot be loaded: OSError: '
+            'Cannot parse file (not compared)') in text, name
