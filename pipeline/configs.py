@@ -47,6 +47,10 @@ class PipelineConfig:
   # A candidate below production is refused only if sacreBLEU's paired
   # bootstrap test finds the drop significant: p < this (0: never refuse).
   significance_level: float = 0.05
+  # Infra validation refuses a candidate whose p95 latency at batch 1 or 64,
+  # loaded in a fresh process as TF Serving will, exceeds this. Generous by
+  # default; set it to what the serving deployment must meet.
+  latency_budget_ms: float = 60_000.0
   num_samples: int = 10
   enable_cache: bool = True
   # Continue training from the model in production (the newest version in the

@@ -59,6 +59,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
   parser.add_argument('--significance-level', type=float,
                       help='refuse a candidate significantly below '
                       'production: paired bootstrap p below this (0: never)')
+  parser.add_argument('--latency-budget-ms', type=float,
+                      help='refuse a candidate whose p95 latency (batch 1 '
+                      'or 64, loaded as TF Serving will) exceeds this')
   parser.add_argument('--hparams', default='{}',
                       help='JSON object overriding model hyperparameters')
   parser.add_argument('--beam-profile', choices=['local', 'in-memory'],
@@ -79,6 +82,7 @@ def build_config(args: argparse.Namespace) -> configs.PipelineConfig:
       'data_check_lines': args.data_check_lines,
       'train_steps': args.train_steps, 'bleu_floor': args.bleu_floor,
       'significance_level': args.significance_level,
+      'latency_budget_ms': args.latency_budget_ms,
       'warm_start': args.warm_start}.items() if v is not None}
   if args.beam_profile:
     overrides['beam_pipeline_args'] = beam_profiles.beam_pipeline_args(
@@ -253,6 +257,12 @@ def print_summary(config: configs.PipelineConfig, seconds: float) -> None:
           f"{scores['bleu']:.2f} cased, {scores['bleu_lowercase']:.2f} "
           f"lowercased, chrF {scores['chrf']:.2f}")
   print(f"sacreBLEU: {next(iter(report['scores'].values()))['signature']}")
+  served = report.get('infra_validation')
+  if served:
+    print(f"infra validation: {'ok' if served['ok'] else 'FAILED'}: "
+          f"{served['reason']}; p50/p95 " + ', '.join(
+              f"batch {l['batch_size']} {l['p50_ms']:.0f}/{l['p95_ms']:.0f} ms"
+              for l in served['latencies']))
   if report.get('production_error'):
     print(f"warning: {report['production_error']}")
   print(f"{'BLESSED' if report['blessed'] else 'NOT BLESSED'}: "

@@ -102,7 +102,7 @@ def test_summary_prints_the_counts_example_gen_wrote(tmp_path, monkeypatch,
           'trained on') in out
 
 
-def test_summary_warns_of_a_production_model_that_cannot_be_loaded(
+def test_summary_warns_of_an_unloadable_production_model_and_gives_latency(
     monkeypatch, capsys):
   error = 'production model /s/7 cannot be loaded: OSError: Cannot parse'
   scores = {'sentences': 3, 'bleu': 1.0, 'bleu_lowercase': 1.0, 'chrf': 1.0,
@@ -110,9 +110,15 @@ def test_summary_warns_of_a_production_model_that_cannot_be_loaded(
   monkeypatch.setattr(local_runner, 'latest_outputs', lambda _: {
       'data_stats': [], 'report_html': 'report.html',
       'report': {'scores': {'test': scores}, 'blessed': True, 'reason': 'ok',
-                 'production_error': error, 'samples': []}})
+                 'production_error': error, 'samples': [],
+                 'infra_validation': {'ok': True, 'reason': 'loads', 'latencies': [
+                     {'batch_size': 1, 'p50_ms': 20.4, 'p95_ms': 31.0},
+                     {'batch_size': 64, 'p50_ms': 400.0, 'p95_ms': 455.6}]}}})
   local_runner.print_summary(configs.CONFIGS['smoke'], 60)
-  assert f'warning: {error}\n' in capsys.readouterr().out
+  out = capsys.readouterr().out
+  assert f'warning: {error}\n' in out
+  assert ('infra validation: ok: loads; p50/p95 batch 1 20/31 ms, batch 64 '
+          '400/456 ms') in out
 
 
 def test_blessing_split_is_test_and_the_significance_level_a_flag():

@@ -131,6 +131,7 @@ def create_pipeline(config: PipelineConfig, *, data_dir: str,
       bleu_floor=_value('bleu_floor', float(config.bleu_floor), runtime),
       significance_level=_value('significance_level',
                                 float(config.significance_level), runtime),
+      latency_budget_ms=float(config.latency_budget_ms),
       num_samples=config.num_samples)
   pusher = VersionedPusher(model=trainer.outputs['model'],
                            blessing=evaluator.outputs['blessing'],

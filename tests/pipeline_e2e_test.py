@@ -65,6 +65,10 @@ def test_first_run_is_blessed_and_pushed_atomically(first_run):
   assert report['scores']['test']['bleu'] >= 10
   assert report['scores']['eval']['bleu'] >= 10
   assert report['production'] is None and report['decided_by'] == 'BLEU floor'
+  served = report['infra_validation']   # loaded as TF Serving will, and timed
+  assert served['ok'] and served['warmup_requests'] == 2, served['reason']
+  assert [l['batch_size'] for l in served['latencies']] == [1, 64]
+  assert 'infra validation: ok: ' in stdout
   serving, entries = serving_entries(runs_dir)
   assert len(entries) == 1 and entries[0].isdigit(), entries  # no staging dirs
   assert (serving / entries[0] / 'saved_model.pb').exists()

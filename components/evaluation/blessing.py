@@ -7,7 +7,8 @@ test of the two models' translations of the same sentences
 (significance.py): only a drop whose p-value is below the significance level
 refuses the candidate; a smaller difference is within chance. Without a model
 in production to compare with (none yet, or one that cannot be loaded), the
-floor alone decides.
+floor alone decides. Last, a candidate that passes must also serve
+(infra_validation.py): one that does not is refused whatever its BLEU.
 """
 import dataclasses
 from typing import Optional
@@ -18,6 +19,7 @@ from nmt_tfx.components.evaluation.significance import Comparison
 # Verdict.decided_by: which test settled the verdict.
 FLOOR = 'BLEU floor'
 PAIRED_BOOTSTRAP = 'paired bootstrap'
+INFRA_VALIDATION = 'infra validation'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,3 +69,15 @@ def judge(bleu: float, rule: Rule, comparison: Optional[Comparison],
               bleu < baseline else 'at least production ({:.2f})')
   return Verdict(True, f'BLEU {bleu:.2f} clears the floor {floor:.2f} and is '
                  f'{relation.format(baseline)}: {test}', PAIRED_BOOTSTRAP, p)
+
+
+def require_servable(verdict: Verdict, infra_problem: Optional[str]) -> Verdict:
+  """The verdict once infra validation has run: a blessed candidate that
+  does not serve (infra_problem says why) is refused."""
+  if infra_problem is None:
+    return verdict
+  if not verdict.blessed:
+    return dataclasses.replace(verdict, reason=(
+        f'{verdict.reason}; infra validation failed too: {infra_problem}'))
+  return Verdict(False, f'infra validation failed: {infra_problem} (on BLEU '
+                 f'alone: {verdict.reason})', INFRA_VALIDATION)

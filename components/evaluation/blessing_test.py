@@ -6,6 +6,7 @@ from conftest import read_multi30k
 from nmt_tfx.components.evaluation import significance
 from nmt_tfx.components.evaluation.blessing import Rule
 from nmt_tfx.components.evaluation.blessing import judge
+from nmt_tfx.components.evaluation.blessing import require_servable
 from nmt_tfx.components.evaluation.bleu_test import _degraded
 
 N = 300
@@ -29,7 +30,8 @@ def compare(candidate, production, references, seed=significance.DEFAULT_SEED):
 
 def verdict(candidate, production, references, floor=5.0):
   comparison = compare(candidate, production, references)
-  return judge(comparison.candidate_bleu, Rule(floor, ALPHA), comparison), comparison
+  rule = Rule(floor, ALPHA)
+  return judge(comparison.candidate_bleu, rule, comparison), comparison
 
 
 def test_significant_drop_is_refused(references, production):
@@ -100,3 +102,17 @@ def test_bootstrap_is_deterministic_for_a_seed(references, production):
     compare(worse, production[:100], references[:100], seed=0)
   with pytest.raises(ValueError, match='99 production translations'):
     significance.paired_bootstrap(worse, production[:99], references[:100])
+
+
+def test_a_candidate_that_does_not_serve_is_refused_whatever_its_bleu():
+  blessed = judge(30.0, Rule(5.0, ALPHA), None)
+  assert require_servable(blessed, None) == blessed
+  refused = require_servable(blessed, 'p95 latency at batch 64 is 9.0 ms')
+  assert not refused.blessed and refused.decided_by == 'infra validation'
+  assert refused.reason == ('infra validation failed: p95 latency at batch 64 '
+                            f'is 9.0 ms (on BLEU alone: {blessed.reason})')
+  below = judge(1.0, Rule(5.0, ALPHA), None)
+  both = require_servable(below, 'does not serve: load: OSError: x')
+  assert not both.blessed and both.decided_by == 'BLEU floor'
+  assert both.reason == (f'{below.reason}; infra validation failed too: '
+                         'does not serve: load: OSError: x')

@@ -4,9 +4,11 @@ The candidate and the model in production (the newest version in the serving
 directory, read directly so this works on any orchestrator, with no Resolver)
 translate the same splits with the same exported code; the blessing rule then
 compares them on the blessing split (blessing.py: a BLEU floor, and a paired
-bootstrap test against production, significance.py). A model in production that cannot
-be loaded is reported and left out: the candidate is then judged on the
-floor alone, so a blessed one replaces it. The report (report.py) adds BLEU
+bootstrap test against production, significance.py). A model in production
+that cannot be loaded is reported and left out: the candidate is then judged
+on the floor alone, so a blessed one replaces it. Before it is blessed, the
+candidate must also load and answer in time in a fresh process, as TF
+Serving will run it (infra_validation.py). The report (report.py) adds BLEU
 by source length, the candidate's attention on a few sentences and, when the
 Trainer's model_run is wired in, its training curves.
 """
@@ -34,6 +36,7 @@ from tfx.utils import path_utils
 from nmt_tfx.components.data import features
 from nmt_tfx.components.evaluation import bleu
 from nmt_tfx.components.evaluation import blessing as blessing_lib
+from nmt_tfx.components.evaluation import infra_validation
 from nmt_tfx.components.evaluation import report
 from nmt_tfx.components.evaluation import significance
 from nmt_tfx.components.model import loading
@@ -150,11 +153,28 @@ def compare_with_production(
   return comparison
 
 
+def validate_infra(candidate_dir: str, sources: List[str],
+                   budget: Optional[infra_validation.Budget]
+                   ) -> Optional[infra_validation.Result]:
+  """Infra validation of the candidate on the first of `sources` (None
+  without a budget)."""
+  if budget is None:
+    return None
+  result = infra_validation.validate(candidate_dir,
+                                     sources[:max(budget.batch_sizes)], budget)
+  (logging.info if result.ok else logging.warning)('Infra validation: %s',
+                                                   result.reason)
+  return result
+
+
 def evaluate(examples: Examples, candidate_dir: str, serving_dir: str,
              rule: blessing_lib.Rule, blessing_split: str,
              report_splits: List[str], batch_size: int, num_samples: int,
-             num_attention: int = 4) -> Tuple[blessing_lib.Verdict, dict]:
-  """Scores candidate and production model; returns the verdict and report."""
+             num_attention: int = 4,
+             infra: Optional[infra_validation.Budget] = None
+             ) -> Tuple[blessing_lib.Verdict, dict]:
+  """Scores candidate and production model, and with an `infra` budget
+  validates the candidate for serving; returns the verdict and report."""
   splits = list(dict.fromkeys([blessing_split] + report_splits))
   data = {split: read_split(examples, split) for split in splits}
   candidate = SavedModelTranslator(candidate_dir)
@@ -170,6 +190,9 @@ def evaluate(examples: Examples, candidate_dir: str, serving_dir: str,
       data[blessing_split][1], rule)
   verdict = blessing_lib.judge(scores[blessing_split].bleu, rule, comparison,
                                production.error)
+  served = validate_infra(candidate_dir, data[blessing_split][0], infra)
+  verdict = blessing_lib.require_servable(
+      verdict, None if served is None or served.ok else served.reason)
   sample_split = report_splits[-1]
   sources, references = data[sample_split]
   samples = [{'source': sources[i], 'reference': references[i],
@@ -193,6 +216,7 @@ def evaluate(examples: Examples, candidate_dir: str, serving_dir: str,
       'reason': verdict.reason,
       'decided_by': verdict.decided_by,
       'p_value': verdict.p_value,
+      'infra_validation': dataclasses.asdict(served) if served else None,
       'samples': samples,
       'buckets': bucket_report(data, hypotheses, baseline_hypotheses),
       'attention': attention_report(candidate, sources,
@@ -217,9 +241,13 @@ def BleuEvaluator(examples: InputArtifact[Examples],
                   report_splits: Parameter[str] = 'eval,test',
                   batch_size: Parameter[int] = 64,
                   num_samples: Parameter[int] = 10,
-                  num_attention: Parameter[int] = 4) -> None:
+                  num_attention: Parameter[int] = 4,
+                  latency_budget_ms: Parameter[float] = 60_000.0,
+                  infra_requests: Parameter[int] = 10) -> None:
   """Blesses the model iff its BLEU on the blessing split clears the floor
-  and is not significantly below production's (blessing.py).
+  and is not significantly below production's (blessing.py), and it serves:
+  it loads in a fresh process and its p95 latency at batch 1 and 64 is
+  within latency_budget_ms (infra_validation.py).
 
   model_run (optional): the Trainer's, for the report's training curves.
   """
@@ -229,7 +257,8 @@ def BleuEvaluator(examples: InputArtifact[Examples],
   verdict, result = evaluate(
       examples, candidate_dir, serving_dir, rule, blessing_split,
       [s for s in report_splits.split(',') if s], batch_size, num_samples,
-      num_attention)
+      num_attention, infra_validation.Budget(latency_budget_ms,
+                                             requests=infra_requests))
   logging.info('Blessing: %s', verdict.reason)
   result['training'] = read_training_summary(model_run)
   paths = report.write(result, evaluation.uri)
@@ -242,6 +271,8 @@ def BleuEvaluator(examples: InputArtifact[Examples],
   blessing.set_string_custom_property('decided_by', verdict.decided_by)
   if verdict.p_value is not None:
     blessing.set_float_custom_property('p_value', verdict.p_value)
+  blessing.set_string_custom_property('infra_validation',
+                                      result['infra_validation']['reason'])
   blessing.set_string_custom_property('current_model', model.uri)
   blessing.set_float_custom_property(
       'bleu', result['scores'][blessing_split]['bleu'])

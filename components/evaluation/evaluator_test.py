@@ -10,6 +10,8 @@ from tfx.types import standard_artifacts
 
 from nmt_tfx.components.data import features
 from nmt_tfx.components.evaluation import evaluator
+from nmt_tfx.components.evaluation import infra_validation
+from nmt_tfx.components.evaluation.infra_validation_test import with_warmup_for
 from nmt_tfx.components.evaluation import blessing
 from nmt_tfx.components.evaluation import report
 from nmt_tfx.components.model import trainer
@@ -97,11 +99,12 @@ def write_examples(directory, splits) -> standard_artifacts.Examples:
     with tf.io.TFRecordWriter(str(directory / f'Split-{split}' / 'data.gz'),
                               'GZIP') as writer:
       for source, target in pairs:
-        writer.write(tf.train.Example(features=tf.train.Features(feature={
+        example = tf.train.Example(features=tf.train.Features(feature={
             name: tf.train.Feature(bytes_list=tf.train.BytesList(
                 value=[text.encode('utf-8')]))
             for name, text in ((features.SOURCE, source),
-                               (features.TARGET, target))})).SerializeToString())
+                               (features.TARGET, target))}))
+        writer.write(example.SerializeToString())
   return examples
 
 
@@ -144,3 +147,31 @@ def test_unloadable_production_model_is_reported_and_replaced(
   assert latest == str(serving / str(version))
   assert SavedModelTranslator(latest)(['A man.']) is not None
   assert evaluator.load_production(str(serving)).error is None
+
+
+@pytest.mark.parametrize('candidate, budget_ms, says', [
+    ('as exported', 0.001, 'over the budget of 0.001 ms'),
+    ('failing warm-up', 60_000, 'does not serve: warm-up: '),
+], ids=['latency over budget', 'fails to load in a fresh process'])
+def test_candidate_that_does_not_serve_is_not_blessed(
+    tiny_examples, tiny_export, tmp_path, candidate, budget_ms, says):
+  model = (tiny_export if candidate == 'as exported' else
+           with_warmup_for(tiny_export, tmp_path / 'model', 'no_such_one'))
+  budget = infra_validation.Budget(budget_ms, batch_sizes=(1, 4), requests=2)
+  verdict, result = run_evaluate(tiny_examples, model, tmp_path / 'serving',
+                                 infra=budget)
+  assert not verdict.blessed and verdict.decided_by == 'infra validation'
+  assert verdict.reason.startswith('infra validation failed: ')
+  assert says in verdict.reason and 'on BLEU alone: BLEU' in verdict.reason
+  served = result['infra_validation']
+  assert not served['ok'] and says in served['reason']
+  markdown = report.to_markdown(result)
+  assert '## Infra validation' in markdown and served['reason'] in markdown
+  if candidate == 'as exported':   # measured: the numbers are in the report
+    assert [l['batch_size'] for l in served['latencies']] == [1, 4]
+    assert served['warmup_requests'] == 2
+    for latency in served['latencies']:
+      assert (f"| {latency['batch_size']} | 2 | {latency['p50_ms']:.1f} | "
+              f"{latency['p95_ms']:.1f} |") in markdown
+  else:
+    assert served['latencies'] == []

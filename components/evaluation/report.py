@@ -59,6 +59,26 @@ def decision_line(result: dict) -> Optional[str]:
   return line
 
 
+def infra_line(result: dict) -> Optional[str]:
+  """Infra validation's outcome, load time and warm-up; None if not run."""
+  served = result.get('infra_validation')
+  if not served:
+    return None
+  line = f"{'passed' if served['ok'] else 'FAILED'}: {served['reason']}"
+  if served.get('load_seconds') is not None:
+    line += (f". Loaded with {served['warmup_requests']} warm-up requests in "
+             f"{served['load_seconds']:.1f} s")
+  return line + f"; budget: p95 ≤ {served['budget_ms']:g} ms."
+
+
+def infra_table(result: dict) -> Table:
+  """Latency of the candidate in a fresh process, per batch size."""
+  return (['batch size', 'requests', 'p50 (ms)', 'p95 (ms)'],
+          [[str(l['batch_size']), str(l['requests']), _number(l['p50_ms'], 1),
+            _number(l['p95_ms'], 1)]
+           for l in result['infra_validation']['latencies']])
+
+
 def production_line(result: dict) -> str:
   """Which model in production the candidate was compared with, or why not."""
   if result.get('production_error'):
@@ -192,6 +212,10 @@ def to_markdown(result: dict, figure_names: Sequence[str] = ()) -> str:
            f"sacreBLEU signature: `{first['signature']}`", '',
            f"Candidate: `{result['candidate']}`  ",
            f"Production: `{production_line(result)}`", '']
+  if infra_line(result):
+    lines += ['## Infra validation', '', infra_line(result), '']
+    if result['infra_validation']['latencies']:
+      lines += [*_md_table(infra_table(result)), '']
   if result.get('buckets'):
     lines += ['## By source length', '']
     for split, buckets in result['buckets'].items():
@@ -267,6 +291,10 @@ def to_html(result: dict, pngs: Dict[str, bytes]) -> str:
       f"<p>sacreBLEU signature: <code>{esc(first['signature'])}</code><br>"
       f"Candidate: <code>{esc(result['candidate'])}</code><br>"
       f"Production: <code>{esc(production_line(result))}</code></p>"]
+  if infra_line(result):
+    parts += ['<h2>Infra validation</h2>', f'<p>{esc(infra_line(result))}</p>']
+    if result['infra_validation']['latencies']:
+      parts.append(_html_table(infra_table(result)))
   if result.get('buckets'):
     parts.append('<h2>By source length (words)</h2>')
     for split, buckets in result['buckets'].items():

@@ -48,6 +48,13 @@ def make_result(production: bool, training: bool) -> dict:
       'blessed': True, 'reason': 'BLEU 40.00 clears the floor 10.00',
       'decided_by': 'paired bootstrap' if production else 'BLEU floor',
       'p_value': 0.2468 if production else None,
+      'infra_validation': {
+          'ok': True, 'reason': 'loads in a fresh process',
+          'budget_ms': 60000.0, 'load_seconds': 4.25, 'warmup_requests': 2,
+          'latencies': [{'batch_size': 1, 'p50_ms': 21.04, 'p95_ms': 30.55,
+                         'requests': 10},
+                        {'batch_size': 64, 'p50_ms': 410.0, 'p95_ms': 455.5,
+                         'requests': 10}]},
       'samples': [{'source': s, 'reference': r, 'translation': h,
                    **({'production': b} if production else {})}
                   for s, r, h, b in zip(srcs[:5], refs, hyps, base)],
@@ -160,7 +167,7 @@ def test_writes_html_markdown_json_and_pngs(tmp_path, production, training):
              result['production_scores']['eval']['bleu'])
     assert eval_row[7] == f'{delta:+.2f}'
 
-  eval_buckets = parsed.tables[1]
+  eval_buckets = next(t for t in parsed.tables if t[0][0] == 'source words')
   assert [row[0] for row in eval_buckets[1:]] == bleu.bucket_labels()
   assert [int(row[1]) for row in eval_buckets[1:]] == [
       b['sentences'] for b in result['buckets']['eval']['candidate']]
@@ -190,13 +197,19 @@ def test_writes_html_markdown_json_and_pngs(tmp_path, production, training):
     assert (('Decided by: paired bootstrap, p = 0.2468 (candidate 40.00 vs '
              'production 39.50 BLEU; sacreBLEU nrefs:1|bs:1000|seed:12345)')
             if production else 'Decided by: BLEU floor') in text
+    assert ('passed: loads in a fresh process. Loaded with 2 warm-up requests '
+            'in 4.2 s; budget: p95 ≤ 60000 ms.') in text
+  assert '| 64 | 10 | 410.0 | 455.5 |' in markdown
+  infra = next(t for t in parsed.tables if t[0][0] == 'batch size')
+  assert infra == [['batch size', 'requests', 'p50 (ms)', 'p95 (ms)'],
+                   ['1', '10', '21.0', '30.6'], ['64', '10', '410.0', '455.5']]
 
 
 def test_report_json_of_an_older_evaluator_still_renders(tmp_path):
   """report.json written before buckets/attention/training existed."""
   result = make_result(production=True, training=False)
   for key in ('buckets', 'attention', 'training', 'significance_level',
-              'comparison', 'decided_by', 'p_value'):
+              'comparison', 'decided_by', 'p_value', 'infra_validation'):
     del result[key]
   result['regression_margin'] = 1.0
   report.write(result, str(tmp_path))
