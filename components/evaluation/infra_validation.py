@@ -27,6 +27,8 @@ from typing import List, Optional, Sequence, Tuple
 
 from nmt_tfx.components.serving import contract
 
+# TF Serving's fixed name (export.py writes it; not imported from there, so
+# the fresh process loads no model code).
 WARMUP_FILE = os.path.join('assets.extra', 'tf_serving_warmup_requests')
 SERVING_TAG = 'serve'
 REQUIRED_SIGNATURES = {

@@ -68,3 +68,7 @@ def test_over_budget_names_each_batch_size():
       'p95 latency at batch 64 is 130.0 ms, over the budget of 100 ms')
   both = infra_validation.over_budget(latencies, 0)
   assert both.count('over the budget') == 2
+
+
+def test_reads_the_warmup_file_the_export_writes():
+  assert infra_validation.WARMUP_FILE == export.WARMUP_FILE
