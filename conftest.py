@@ -159,8 +159,8 @@ def _write(path: pathlib.Path, lines):
 
 @pytest.fixture(scope='session')
 def e2e_data_dir(tmp_path_factory):
-  """Multi30k slice whose eval split is part of train (a small model can
-  memorize it quickly, so BLEU is clearly non-zero)."""
+  """Multi30k slice whose eval and test splits are parts of train (a small
+  model can memorize them quickly, so BLEU is clearly non-zero)."""
   directory = tmp_path_factory.mktemp('corpus')
   en, de = read_multi30k('train', 'en'), read_multi30k('train', 'de')
   short = [(s, t) for s, t in zip(en, de) if len(s.split()) <= 10][:E2E_TRAIN]
@@ -168,7 +168,7 @@ def e2e_data_dir(tmp_path_factory):
     _write(directory / f'train.{lang}.gz', [p[column] for p in short])
     _write(directory / f'val.{lang}.gz', [p[column] for p in short[:E2E_EVAL]])
     _write(directory / f'test_2016_flickr.{lang}.gz',
-           read_multi30k('test_2016_flickr', lang, 50))
+           [p[column] for p in short[E2E_EVAL:2 * E2E_EVAL]])
   return directory
 
 
@@ -187,3 +187,56 @@ def run_cli(data_dir, runs_dir, *args):
                         capture_output=True, text=True, check=False)
 
 
+
+
+# --- Damaged SavedModels (a production version that cannot be loaded) --------
+UNREGISTERED_OP = 'NmtCustomOpMissingFromThisBinary'
+
+
+def _truncate_graph(export_dir: pathlib.Path) -> None:
+  graph = export_dir / 'saved_model.pb'
+  graph.write_bytes(graph.read_bytes()[:graph.stat().st_size // 2])
+
+
+def _remove_variables(export_dir: pathlib.Path) -> None:
+  import shutil  # pylint: disable=g-import-not-at-top
+  shutil.rmtree(export_dir / 'variables')
+
+
+def _remove_variable_data(export_dir: pathlib.Path) -> None:
+  for shard in (export_dir / 'variables').glob('variables.data-*'):
+    shard.unlink()
+
+
+def _use_unregistered_op(export_dir: pathlib.Path) -> None:
+  """Makes the graph's functions use an op no binary has, as a model
+  exported with a custom op looks to a process without it."""
+  from tensorflow.core.protobuf import saved_model_pb2  # pylint: disable=g-import-not-at-top
+  graph = export_dir / 'saved_model.pb'
+  saved_model = saved_model_pb2.SavedModel.FromString(graph.read_bytes())
+  renamed = 0
+  for function in saved_model.meta_graphs[0].graph_def.library.function:
+    for node in function.node_def:
+      if node.op == 'Identity':
+        node.op, renamed = UNREGISTERED_OP, renamed + 1
+  assert renamed, 'no Identity op to replace'
+  graph.write_bytes(saved_model.SerializeToString())
+
+
+# Kind of damage -> what does it to an export directory, in place.
+DAMAGES = {'truncated saved_model.pb': _truncate_graph,
+           'no variables directory': _remove_variables,
+           'no variables data file': _remove_variable_data,
+           'unregistered op': _use_unregistered_op}
+# The three the pipeline-level tests run (each costs a model load or more).
+PIPELINE_DAMAGES = ('truncated saved_model.pb', 'no variables directory',
+                    'unregistered op')
+
+
+def damaged_copy(export_dir: pathlib.Path, target: pathlib.Path,
+                 damage: str) -> pathlib.Path:
+  """A copy of export_dir at target with the named damage done to it."""
+  import shutil  # pylint: disable=g-import-not-at-top
+  shutil.copytree(export_dir, target)
+  DAMAGES[damage](target)
+  return target

@@ -102,7 +102,7 @@ def test_runtime_parameters_with_defaults(compiled):
   defaults = {name: p['defaultValue'] for name, p in declared.items()}
   assert defaults['data_dir'] == 'gs://b/multi30k'
   assert defaults['language_pair'] == 'en-de'
-  assert defaults['bleu_floor'] == 5.0 and defaults['regression_margin'] == 1.0
+  assert defaults['bleu_floor'] == 5.0 and defaults['significance_level'] == 0.05
   assert json.loads(defaults['train_args']) == {'num_steps': 3000,
                                                 'splits': ['train']}
   assert declared['bleu_floor']['parameterType'] == 'NUMBER_DOUBLE'

@@ -33,7 +33,7 @@ from nmt_tfx.pipeline import pipeline as pipeline_lib
 
 ENDPOINT_ENV = 'KFP_ENDPOINT'
 DEFAULT_EXPERIMENT = 'nmt-scheduled'
-_FLOAT_PARAMETERS = ('bleu_floor', 'regression_margin')
+_FLOAT_PARAMETERS = ('bleu_floor', 'significance_level')
 
 
 class EndpointUnreachable(Exception):

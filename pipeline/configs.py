@@ -39,8 +39,18 @@ class PipelineConfig:
   # Fraction of the examples StatisticsGen reads (None: all). For corpora of
   # millions of pairs a sample describes the data as well, at its cost.
   statistics_sample_rate: Optional[float] = None
-  bleu_floor: float = 5.0          # on the eval split, cased sacreBLEU.
-  regression_margin: float = 1.0   # BLEU points allowed below production.
+  # The split the Evaluator blesses on. The Trainer picks weights and stops
+  # early on `eval`, so blessing there would judge a model on the data that
+  # chose it; `test` is used for nothing else.
+  blessing_split: str = 'test'
+  bleu_floor: float = 5.0          # on the blessing split, cased sacreBLEU.
+  # A candidate below production is refused only if sacreBLEU's paired
+  # bootstrap test finds the drop significant: p < this (0: never refuse).
+  significance_level: float = 0.05
+  # Infra validation refuses a candidate whose p95 latency at batch 1 or 64,
+  # loaded in a fresh process as TF Serving will, exceeds this. Generous by
+  # default; set it to what the serving deployment must meet.
+  latency_budget_ms: float = 60_000.0
   num_samples: int = 10
   enable_cache: bool = True
   # Continue training from the model in production (the newest version in the

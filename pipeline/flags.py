@@ -42,8 +42,12 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
   parser.add_argument('--train-steps', type=int)
   parser.add_argument('--bleu-floor', type=float,
                       help='least eval BLEU a model needs to be pushed')
-  parser.add_argument('--regression-margin', type=float, help='BLEU points '
-                      'a model may score below production and still be pushed')
+  parser.add_argument('--significance-level', type=float,
+                      help='refuse a candidate significantly below '
+                      'production: paired bootstrap p below this (0: never)')
+  parser.add_argument('--latency-budget-ms', type=float,
+                      help='refuse a candidate whose p95 latency (batch 1 '
+                      'or 64, loaded as TF Serving will) exceeds this')
   parser.add_argument('--schema-file', help='curated schema the raw data must '
                       'match (default: schemas/schema.pbtxt)')
   parser.add_argument('--warm-start', action=argparse.BooleanOptionalAction,
@@ -68,7 +72,8 @@ def overrides_from_flags(args: argparse.Namespace) -> Dict[str, Any]:
   overrides = {name: value for name, value in {
       'source_lang': args.source_lang, 'target_lang': args.target_lang,
       'train_steps': args.train_steps, 'bleu_floor': args.bleu_floor,
-      'regression_margin': args.regression_margin,
+      'significance_level': args.significance_level,
+      'latency_budget_ms': args.latency_budget_ms,
       'schema_file': args.schema_file, 'warm_start': args.warm_start,
   }.items() if value is not None}
   stems = {split: getattr(args, split) for split in configs.SPLITS

@@ -254,6 +254,14 @@ def print_summary(config: configs.PipelineConfig, seconds: float) -> None:
           f"{scores['bleu']:.2f} cased, {scores['bleu_lowercase']:.2f} "
           f"lowercased, chrF {scores['chrf']:.2f}")
   print(f"sacreBLEU: {next(iter(report['scores'].values()))['signature']}")
+  served = report.get('infra_validation')
+  if served:
+    print(f"infra validation: {'ok' if served['ok'] else 'FAILED'}: "
+          f"{served['reason']}; p50/p95 " + ', '.join(
+              f"batch {l['batch_size']} {l['p50_ms']:.0f}/{l['p95_ms']:.0f} ms"
+              for l in served['latencies']))
+  if report.get('production_error'):
+    print(f"warning: {report['production_error']}")
   print(f"{'BLESSED' if report['blessed'] else 'NOT BLESSED'}: "
         f"{report['reason']}")
   print('pushed: ' + (outputs['destination'] if outputs.get('pushed') else

@@ -4,6 +4,7 @@ Trainer's batch plan in the summary; what its console shows of the log."""
 import dataclasses
 import json
 import logging
+import re
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -13,6 +14,7 @@ from nmt_tfx.components.data import corpus
 from nmt_tfx.components.data import example_gen
 from nmt_tfx.pipeline import configs
 from nmt_tfx.pipeline import local_runner
+from nmt_tfx.pipeline import pipeline
 
 
 def _write_shards(directory, bad_target_line=None, lines=10):
@@ -137,3 +139,39 @@ def test_console_shows_stages_own_warnings_and_errors_only():
                            "Model's `__init__()` arguments contain ..."))
   assert not shown(_record('absl', logging.INFO, own, 'epoch 3 done'))
   assert shown(_record('apache_beam', logging.ERROR, beam, 'worker failed'))
+
+
+def test_summary_warns_of_an_unloadable_production_model_and_gives_latency(
+    monkeypatch, capsys):
+  error = 'production model /s/7 cannot be loaded: OSError: Cannot parse'
+  scores = {'sentences': 3, 'bleu': 1.0, 'bleu_lowercase': 1.0, 'chrf': 1.0,
+            'signature': 'sig'}
+  monkeypatch.setattr(local_runner, 'latest_outputs', lambda _: {
+      'data_stats': [], 'report_html': 'report.html',
+      'report': {'scores': {'test': scores}, 'blessed': True, 'reason': 'ok',
+                 'production_error': error, 'samples': [],
+                 'infra_validation': {'ok': True, 'reason': 'loads', 'latencies': [
+                     {'batch_size': 1, 'p50_ms': 20.4, 'p95_ms': 31.0},
+                     {'batch_size': 64, 'p50_ms': 400.0, 'p95_ms': 455.6}]}}})
+  local_runner.print_summary(configs.CONFIGS['smoke'], 60)
+  out = capsys.readouterr().out
+  assert f'warning: {error}\n' in out
+  assert ('infra validation: ok: loads; p50/p95 batch 1 20/31 ms, batch 64 '
+          '400/456 ms') in out
+
+
+def test_blessing_split_is_test_and_the_significance_level_a_flag():
+  config = local_runner.build_config(local_runner.parse_args(
+      ['--config', 'smoke', '--significance-level', '0.01']))
+  assert config.blessing_split == 'test' and config.significance_level == 0.01
+  pipeline.check_blessing_split(config)
+
+
+@pytest.mark.parametrize('split, says', [
+    ('eval', 'the Trainer uses it'), ('train', 'the Trainer uses it'),
+    ('dev', "not one of the splits ['eval', 'test', 'train']")])
+def test_blessing_on_a_split_the_trainer_uses_is_refused(split, says):
+  config = dataclasses.replace(configs.CONFIGS['smoke'], blessing_split=split)
+  with pytest.raises(ValueError, match=re.escape(says)):
+    pipeline.create_pipeline(config, data_dir='d', pipeline_root='r',
+                             serving_dir='s')

@@ -27,8 +27,22 @@ RUNTIME_PARAMETERS = {
     'language_pair': 'ParallelTextExampleGen.custom_config',  # "en-de"
     'train_args': 'Trainer.train_args',  # TrainArgs JSON, e.g. num_steps
     'bleu_floor': 'BleuEvaluator.bleu_floor',
-    'regression_margin': 'BleuEvaluator.regression_margin',
+    'significance_level': 'BleuEvaluator.significance_level',
 }
+# The Trainer picks weights and stops early on this split.
+SELECTION_SPLIT = 'eval'
+
+
+def check_blessing_split(config: PipelineConfig) -> None:
+  """Raises ValueError unless the blessing split is one ExampleGen makes and
+  neither trains the model nor selects its weights."""
+  split = config.blessing_split
+  if split not in config.split_stems:
+    raise ValueError(f'blessing split {split!r}: not one of the splits '
+                     f'{sorted(config.split_stems)}')
+  if split in ('train', SELECTION_SPLIT):
+    raise ValueError(f'blessing split {split!r}: the Trainer uses it, so the '
+                     'model would be judged on data that chose it')
 
 
 def _value(name: str, value: Any, runtime: bool) -> Any:
@@ -50,6 +64,7 @@ def create_pipeline(config: PipelineConfig, *, data_dir: str,
   RUNTIME_PARAMETERS become pipeline parameters whose defaults are the
   values given here; LocalDagRunner needs concrete values (the default).
   """
+  check_blessing_split(config)
   runtime = runtime_parameters
   splits = [example_gen_pb2.Input.Split(
       name=name, pattern=example_gen.split_pattern(stem))
@@ -92,7 +107,8 @@ def create_pipeline(config: PipelineConfig, *, data_dir: str,
       # two more passes over the corpus that nothing reads.
       disable_statistics=True,
       splits_config=tfx.proto.SplitsConfig(analyze=['train'],
-                                           transform=['train', 'eval']))
+                                           transform=['train',
+                                                      SELECTION_SPLIT]))
   train_args = tfx.proto.TrainArgs(splits=['train'],
                                    num_steps=config.train_steps)
   trainer = tfx.components.Trainer(
@@ -104,7 +120,7 @@ def create_pipeline(config: PipelineConfig, *, data_dir: str,
           train_args, sort_keys=True, indent=None,
           preserving_proto_field_name=True), runtime)
                   if runtime else train_args),
-      eval_args=tfx.proto.EvalArgs(splits=['eval'],
+      eval_args=tfx.proto.EvalArgs(splits=[SELECTION_SPLIT],
                                    num_steps=config.eval_steps),
       custom_config={**config.trainer_config(), warm_start.CONFIG_KEY:
                      serving_dir if config.warm_start else None})
@@ -112,9 +128,11 @@ def create_pipeline(config: PipelineConfig, *, data_dir: str,
       examples=examples.outputs['examples'], model=trainer.outputs['model'],
       model_run=trainer.outputs['model_run'],  # training curves in the report
       serving_dir=serving_dir,
+      blessing_split=config.blessing_split,
       bleu_floor=_value('bleu_floor', float(config.bleu_floor), runtime),
-      regression_margin=_value('regression_margin',
-                               float(config.regression_margin), runtime),
+      significance_level=_value('significance_level',
+                                float(config.significance_level), runtime),
+      latency_budget_ms=float(config.latency_budget_ms),
       num_samples=config.num_samples)
   pusher = VersionedPusher(model=trainer.outputs['model'],
                            blessing=evaluator.outputs['blessing'],

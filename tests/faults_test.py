@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow
 
 def _cli_args(data_dir, runs_dir, steps):
   return cli_command(data_dir, runs_dir, '--train-steps', str(steps),
-                     '--bleu-floor', '0', '--regression-margin', '100',
+                     '--bleu-floor', '0', '--significance-level', '0',
                      '--hparams', json.dumps(E2E_HPARAMS))
 
 

@@ -1,9 +1,10 @@
 """End to end, as a user runs it: the CLI runs the whole TFX pipeline
 (LocalDagRunner, Beam DirectRunner, SQLite ML Metadata) on a Multi30k slice.
 
-Slow (several minutes); part of CI. The eval split is a subset of the training
-split, so a small model trained for a minute memorizes it and scores a
-clearly non-zero BLEU: this tests the mechanics, not translation quality.
+Slow (several minutes); part of CI. The eval and test splits are subsets of
+the training split, so a small model trained for a minute memorizes them and
+scores a clearly non-zero BLEU: this tests the mechanics, not translation
+quality.
 """
 import json
 import os
@@ -15,6 +16,7 @@ import textwrap
 import pytest
 
 from conftest import E2E_HPARAMS as HPARAMS
+from conftest import damaged_copy
 from conftest import run_cli
 from nmt_tfx.components.serving import publish_lock
 from nmt_tfx.components.serving import server_config
@@ -65,8 +67,14 @@ def test_first_run_is_blessed_and_pushed_atomically(first_run):
   runs_dir, stdout, _ = first_run
   report = latest_report(runs_dir)
   assert report['blessed'], report['reason']
+  assert report['blessing_split'] == 'test'   # not the Trainer's eval split
+  assert report['scores']['test']['bleu'] >= 10
   assert report['scores']['eval']['bleu'] >= 10
-  assert report['production'] is None
+  assert report['production'] is None and report['decided_by'] == 'BLEU floor'
+  served = report['infra_validation']   # loaded as TF Serving will, and timed
+  assert served['ok'] and served['warmup_requests'] == 2, served['reason']
+  assert [l['batch_size'] for l in served['latencies']] == [1, 64]
+  assert 'infra validation: ok: ' in stdout
   serving, entries = serving_entries(runs_dir)
   assert len(entries) == 1 and entries[0].isdigit(), entries  # no staging dirs
   assert (serving / entries[0] / 'saved_model.pb').exists()
@@ -156,8 +164,10 @@ def test_worse_model_is_not_pushed(first_run, e2e_data_dir):
   assert result.returncode == 0, result.stderr[-5000:]
   report = latest_report(runs_dir)
   assert not report['blessed']
-  assert 'regresses' in report['reason']
-  assert report['production_scores']['eval']['bleu'] >= 10
+  assert 'significantly below production' in report['reason']
+  assert report['decided_by'] == 'paired bootstrap'
+  assert report['p_value'] < report['significance_level'] == 0.05
+  assert report['production_scores']['test']['bleu'] >= 10
   assert serving_entries(runs_dir)[1] == before
   assert 'NOT BLESSED' in result.stdout and 'pushed: no' in result.stdout
   # The report compares with production, overall and by source length.
@@ -165,6 +175,32 @@ def test_worse_model_is_not_pushed(first_run, e2e_data_dir):
   page = assert_report_files(latest_report_dir(runs_dir), [
       'buckets.png', 'training.png'] + [f'attention-{i}.png' for i in range(1, 5)])
   assert 'NOT BLESSED' in page and 'production BLEU' in page
+
+
+def test_unloadable_production_model_is_replaced(first_run, e2e_data_dir,
+                                                 tmp_path):
+  """A newest version that cannot be loaded, warm start on (as scheduled
+  runs have it): the run warns, trains from scratch, judges on the floor
+  alone and pushes a newer version, which TF Serving then serves."""
+  served, entries = serving_entries(first_run[0])
+  runs_dir = tmp_path / 'runs'
+  serving = runs_dir / 'nmt-en-de' / 'serving' / 'nmt-en-de'
+  broken = damaged_copy(served / entries[0], serving / entries[0],
+                        'unregistered op')
+  result = run_cli(e2e_data_dir, runs_dir, '--train-steps', '100',
+                   '--bleu-floor', '0', '--warm-start',
+                   '--hparams', json.dumps(HPARAMS))
+  assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+  said = f'production model {broken} cannot be loaded: '
+  assert f'warning: {said}' in result.stdout
+  report = latest_report(runs_dir)
+  assert report['blessed'] and 'floor alone' in report['reason']
+  assert report['production_error'].startswith(said)
+  log = next((runs_dir / 'nmt-en-de' / 'logs').glob('*.log')).read_text()
+  assert f'Warm start: training from scratch: {said}' in log
+  _, now = serving_entries(runs_dir)
+  assert len(now) == 2 and int(now[-1]) > int(entries[0]), now
+  assert (serving / now[-1] / 'saved_model.pb').exists()
 
 
 def test_schema_anomaly_stops_the_run_before_transform(e2e_data_dir, tmp_path):

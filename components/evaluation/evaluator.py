@@ -3,7 +3,12 @@
 The candidate and the model in production (the newest version in the serving
 directory, read directly so this works on any orchestrator, with no Resolver)
 translate the same splits with the same exported code; the blessing rule then
-compares their BLEU on the blessing split. The report (report.py) adds BLEU
+compares them on the blessing split (blessing.py: a BLEU floor, and a paired
+bootstrap test against production, significance.py). A model in production
+that cannot be loaded is reported and left out: the candidate is then judged
+on the floor alone, so a blessed one replaces it. Before it is blessed, the
+candidate must also load and answer in time in a fresh process, as TF
+Serving will run it (infra_validation.py). The report (report.py) adds BLEU
 by source length, the candidate's attention on a few sentences and, when the
 Trainer's model_run is wired in, its training curves.
 """
@@ -11,7 +16,7 @@ import dataclasses
 import json
 import os
 import time
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
 from absl import logging
 import numpy as np
@@ -31,7 +36,10 @@ from tfx.utils import path_utils
 from nmt_tfx.components.data import features
 from nmt_tfx.components.evaluation import bleu
 from nmt_tfx.components.evaluation import blessing as blessing_lib
+from nmt_tfx.components.evaluation import infra_validation
 from nmt_tfx.components.evaluation import report
+from nmt_tfx.components.evaluation import significance
+from nmt_tfx.components.model import loading
 from nmt_tfx.components.model import trainer
 from nmt_tfx.components.model.export import SavedModelTranslator
 from nmt_tfx.components.serving import model_dir
@@ -107,25 +115,84 @@ def read_training_summary(model_run: Optional[ModelRun]) -> Optional[dict]:
     return json.load(f)
 
 
+class Production(NamedTuple):
+  """The model in production: its directory (None: there is none yet), its
+  translator if it loads, else why it does not."""
+  path: Optional[str]
+  translate: Optional[SavedModelTranslator] = None
+  error: Optional[str] = None
+
+
+def load_production(serving_dir: str) -> Production:
+  """The newest version in serving_dir, loaded; a version that cannot be
+  loaded is logged as a warning and reported, not raised."""
+  path = model_dir.latest_version_dir(serving_dir)
+  if not path:
+    return Production(None)
+  try:
+    return Production(path, loading.load(path, SavedModelTranslator))
+  except loading.UnloadableModelError as e:
+    error = f'production model {e}'
+    logging.warning('%s; judging the candidate on the floor alone', error)
+    return Production(path, error=error)
+
+
+def compare_with_production(
+    hypotheses: List[str], baseline_hypotheses: Optional[List[str]],
+    references: List[str], rule: blessing_lib.Rule
+) -> Optional[significance.Comparison]:
+  """The paired bootstrap test of the two models' translations of the
+  blessing split; None without production translations."""
+  if baseline_hypotheses is None:
+    return None
+  comparison = significance.paired_bootstrap(
+      hypotheses, baseline_hypotheses, references, rule.bootstrap_samples,
+      rule.bootstrap_seed)
+  logging.info('Paired bootstrap against production: p = %.4f (%s)',
+               comparison.p_value, comparison.signature)
+  return comparison
+
+
+def validate_infra(candidate_dir: str, sources: List[str],
+                   budget: Optional[infra_validation.Budget]
+                   ) -> Optional[infra_validation.Result]:
+  """Infra validation of the candidate on the first of `sources` (None
+  without a budget)."""
+  if budget is None:
+    return None
+  result = infra_validation.validate(candidate_dir,
+                                     sources[:max(budget.batch_sizes)], budget)
+  (logging.info if result.ok else logging.warning)('Infra validation: %s',
+                                                   result.reason)
+  return result
+
+
 def evaluate(examples: Examples, candidate_dir: str, serving_dir: str,
-             bleu_floor: float, regression_margin: float, blessing_split: str,
+             rule: blessing_lib.Rule, blessing_split: str,
              report_splits: List[str], batch_size: int, num_samples: int,
-             num_attention: int = 4) -> Tuple[blessing_lib.Verdict, dict]:
-  """Scores candidate and production model; returns the verdict and report."""
+             num_attention: int = 4,
+             infra: Optional[infra_validation.Budget] = None
+             ) -> Tuple[blessing_lib.Verdict, dict]:
+  """Scores candidate and production model, and with an `infra` budget
+  validates the candidate for serving; returns the verdict and report."""
   splits = list(dict.fromkeys([blessing_split] + report_splits))
   data = {split: read_split(examples, split) for split in splits}
   candidate = SavedModelTranslator(candidate_dir)
   scores, hypotheses = score_model(candidate, candidate_dir, data, batch_size)
-  baseline_dir = model_dir.latest_version_dir(serving_dir)
+  production = load_production(serving_dir)
   baseline_scores: Optional[Dict[str, bleu.Scores]] = None
   baseline_hypotheses: Dict[str, List[str]] = {}
-  if baseline_dir:
+  if production.translate:
     baseline_scores, baseline_hypotheses = score_model(
-        SavedModelTranslator(baseline_dir), baseline_dir, data, batch_size)
-  verdict = blessing_lib.judge(
-      scores[blessing_split].bleu,
-      baseline_scores[blessing_split].bleu if baseline_scores else None,
-      bleu_floor, regression_margin)
+        production.translate, production.path, data, batch_size)
+  comparison = compare_with_production(
+      hypotheses[blessing_split], baseline_hypotheses.get(blessing_split),
+      data[blessing_split][1], rule)
+  verdict = blessing_lib.judge(scores[blessing_split].bleu, rule, comparison,
+                               production.error)
+  served = validate_infra(candidate_dir, data[blessing_split][0], infra)
+  verdict = blessing_lib.require_servable(
+      verdict, None if served is None or served.ok else served.reason)
   sample_split = report_splits[-1]
   sources, references = data[sample_split]
   samples = [{'source': sources[i], 'reference': references[i],
@@ -136,15 +203,20 @@ def evaluate(examples: Examples, candidate_dir: str, serving_dir: str,
   result = {
       'candidate': candidate_dir,
       'scores': {s: dataclasses.asdict(v) for s, v in scores.items()},
-      'production': baseline_dir,
+      'production': production.path,
+      'production_error': production.error,
       'production_scores': ({s: dataclasses.asdict(v)
                              for s, v in baseline_scores.items()}
                             if baseline_scores else None),
       'blessing_split': blessing_split,
-      'bleu_floor': bleu_floor,
-      'regression_margin': regression_margin,
+      'bleu_floor': rule.floor,
+      'significance_level': rule.significance_level,
+      'comparison': dataclasses.asdict(comparison) if comparison else None,
       'blessed': verdict.blessed,
       'reason': verdict.reason,
+      'decided_by': verdict.decided_by,
+      'p_value': verdict.p_value,
+      'infra_validation': dataclasses.asdict(served) if served else None,
       'samples': samples,
       'buckets': bucket_report(data, hypotheses, baseline_hypotheses),
       'attention': attention_report(candidate, sources,
@@ -161,21 +233,32 @@ def BleuEvaluator(examples: InputArtifact[Examples],
                   serving_dir: Parameter[str],
                   model_run: InputArtifact[ModelRun] = None,
                   bleu_floor: Parameter[float] = 0.0,
-                  regression_margin: Parameter[float] = 1.0,
-                  blessing_split: Parameter[str] = 'eval',
+                  significance_level: Parameter[float] = 0.05,
+                  bootstrap_samples: Parameter[int] = (
+                      significance.DEFAULT_SAMPLES),
+                  bootstrap_seed: Parameter[int] = significance.DEFAULT_SEED,
+                  blessing_split: Parameter[str] = 'test',
                   report_splits: Parameter[str] = 'eval,test',
                   batch_size: Parameter[int] = 64,
                   num_samples: Parameter[int] = 10,
-                  num_attention: Parameter[int] = 4) -> None:
-  """Blesses the model iff its BLEU clears the floor and does not regress.
+                  num_attention: Parameter[int] = 4,
+                  latency_budget_ms: Parameter[float] = 60_000.0,
+                  infra_requests: Parameter[int] = 10) -> None:
+  """Blesses the model iff its BLEU on the blessing split clears the floor
+  and is not significantly below production's (blessing.py), and it serves:
+  it loads in a fresh process and its p95 latency at batch 1 and 64 is
+  within latency_budget_ms (infra_validation.py).
 
   model_run (optional): the Trainer's, for the report's training curves.
   """
   candidate_dir = path_utils.serving_model_path(model.uri)
+  rule = blessing_lib.Rule(bleu_floor, significance_level, bootstrap_samples,
+                           bootstrap_seed)
   verdict, result = evaluate(
-      examples, candidate_dir, serving_dir, bleu_floor, regression_margin,
-      blessing_split, [s for s in report_splits.split(',') if s], batch_size,
-      num_samples, num_attention)
+      examples, candidate_dir, serving_dir, rule, blessing_split,
+      [s for s in report_splits.split(',') if s], batch_size, num_samples,
+      num_attention, infra_validation.Budget(latency_budget_ms,
+                                             requests=infra_requests))
   logging.info('Blessing: %s', verdict.reason)
   result['training'] = read_training_summary(model_run)
   paths = report.write(result, evaluation.uri)
@@ -185,6 +268,11 @@ def BleuEvaluator(examples: InputArtifact[Examples],
     f.write(verdict.reason + '\n')
   blessing.set_int_custom_property('blessed', int(verdict.blessed))
   blessing.set_string_custom_property('reason', verdict.reason)
+  blessing.set_string_custom_property('decided_by', verdict.decided_by)
+  if verdict.p_value is not None:
+    blessing.set_float_custom_property('p_value', verdict.p_value)
+  blessing.set_string_custom_property('infra_validation',
+                                      result['infra_validation']['reason'])
   blessing.set_string_custom_property('current_model', model.uri)
   blessing.set_float_custom_property(
       'bleu', result['scores'][blessing_split]['bleu'])
@@ -192,6 +280,11 @@ def BleuEvaluator(examples: InputArtifact[Examples],
     blessing.set_float_custom_property(
         'baseline_bleu', result['production_scores'][blessing_split]['bleu'])
     blessing.set_string_custom_property('baseline_model', result['production'])
+    blessing.set_int_custom_property(
+        'baseline_version', int(os.path.basename(result['production'])))
+  if result['production_error']:
+    blessing.set_string_custom_property('production_error',
+                                        result['production_error'])
   evaluation.set_string_custom_property('report',
                                        paths[report.REPORT_MARKDOWN])
   evaluation.set_string_custom_property('report_html',

@@ -1,13 +1,27 @@
 """The Evaluator's report inputs: buckets, attention picks, training summary,
 and the optional model_run input."""
 import json
+import os
 
 import numpy as np
+import pytest
+import tensorflow as tf
 from tfx.types import standard_artifacts
 
+from nmt_tfx.components.data import features
 from nmt_tfx.components.evaluation import evaluator
+from nmt_tfx.components.evaluation import infra_validation
+from nmt_tfx.components.evaluation.infra_validation_test import with_warmup_for
+from nmt_tfx.components.evaluation import blessing
+from nmt_tfx.components.evaluation import report
 from nmt_tfx.components.model import trainer
 from nmt_tfx.components.model.export import Attention
+from nmt_tfx.components.model.export import SavedModelTranslator
+from nmt_tfx.components.serving import model_dir
+
+from conftest import PIPELINE_DAMAGES
+from conftest import damaged_copy
+from conftest import read_multi30k
 
 
 class _StubTranslator:
@@ -73,3 +87,91 @@ def test_model_run_is_an_optional_input():
   assert spec.INPUTS['model_run'].optional
   assert not spec.INPUTS['model'].optional
   assert spec.INPUTS['model_run'].type is standard_artifacts.ModelRun
+
+
+def write_examples(directory, splits) -> standard_artifacts.Examples:
+  """An ExampleGen-shaped Examples artifact: split -> [(source, target)]."""
+  examples = standard_artifacts.Examples()
+  examples.uri = str(directory)
+  examples.split_names = json.dumps(list(splits))
+  for split, pairs in splits.items():
+    os.makedirs(directory / f'Split-{split}')
+    with tf.io.TFRecordWriter(str(directory / f'Split-{split}' / 'data.gz'),
+                              'GZIP') as writer:
+      for source, target in pairs:
+        example = tf.train.Example(features=tf.train.Features(feature={
+            name: tf.train.Feature(bytes_list=tf.train.BytesList(
+                value=[text.encode('utf-8')]))
+            for name, text in ((features.SOURCE, source),
+                               (features.TARGET, target))}))
+        writer.write(example.SerializeToString())
+  return examples
+
+
+@pytest.fixture(scope='module')
+def tiny_examples(tmp_path_factory):
+  """Eval and test splits of a few short Multi30k pairs."""
+  pairs = list(zip(read_multi30k('val', 'en', 12),
+                   read_multi30k('val', 'de', 12)))
+  return write_examples(tmp_path_factory.mktemp('examples'),
+                        {'eval': pairs[:6], 'test': pairs[6:]})
+
+
+def run_evaluate(examples, candidate, serving, **overrides):
+  args = dict(rule=blessing.Rule(0.0), blessing_split='test',
+              report_splits=['eval', 'test'], batch_size=8, num_samples=2,
+              num_attention=1)
+  return evaluator.evaluate(examples, str(candidate), str(serving),
+                            **{**args, **overrides})
+
+
+@pytest.mark.parametrize('damage', PIPELINE_DAMAGES)
+def test_unloadable_production_model_is_reported_and_replaced(
+    tiny_examples, tiny_export, tmp_path, damage):
+  serving = tmp_path / 'serving'
+  broken = damaged_copy(tiny_export, serving / '7', damage)
+  verdict, result = run_evaluate(tiny_examples, tiny_export, serving)
+  said = f'production model {broken} cannot be loaded: '
+  assert result['production_error'].startswith(said)
+  assert result['production'] == str(broken)
+  assert result['production_scores'] is None
+  assert verdict.blessed and 'floor alone' in verdict.reason
+  assert said in verdict.reason
+  markdown = report.to_markdown(result)
+  assert said in markdown and 'not compared' in markdown
+  # What the Pusher then does with the blessed candidate: a newer version,
+  # now the one served and compared with.
+  version = model_dir.push(str(tiny_export), str(serving))
+  assert version > 7
+  latest = model_dir.latest_version_dir(str(serving))
+  assert latest == str(serving / str(version))
+  assert SavedModelTranslator(latest)(['A man.']) is not None
+  assert evaluator.load_production(str(serving)).error is None
+
+
+@pytest.mark.parametrize('candidate, budget_ms, says', [
+    ('as exported', 0.001, 'over the budget of 0.001 ms'),
+    ('failing warm-up', 60_000, 'does not serve: warm-up: '),
+], ids=['latency over budget', 'fails to load in a fresh process'])
+def test_candidate_that_does_not_serve_is_not_blessed(
+    tiny_examples, tiny_export, tmp_path, candidate, budget_ms, says):
+  model = (tiny_export if candidate == 'as exported' else
+           with_warmup_for(tiny_export, tmp_path / 'model', 'no_such_one'))
+  budget = infra_validation.Budget(budget_ms, batch_sizes=(1, 4), requests=2)
+  verdict, result = run_evaluate(tiny_examples, model, tmp_path / 'serving',
+                                 infra=budget)
+  assert not verdict.blessed and verdict.decided_by == 'infra validation'
+  assert verdict.reason.startswith('infra validation failed: ')
+  assert says in verdict.reason and 'on BLEU alone: BLEU' in verdict.reason
+  served = result['infra_validation']
+  assert not served['ok'] and says in served['reason']
+  markdown = report.to_markdown(result)
+  assert '## Infra validation' in markdown and served['reason'] in markdown
+  if candidate == 'as exported':   # measured: the numbers are in the report
+    assert [l['batch_size'] for l in served['latencies']] == [1, 4]
+    assert served['warmup_requests'] == 2
+    for latency in served['latencies']:
+      assert (f"| {latency['batch_size']} | 2 | {latency['p50_ms']:.1f} | "
+              f"{latency['p95_ms']:.1f} |") in markdown
+  else:
+    assert served['latencies'] == []

@@ -35,6 +35,57 @@ def verdict_line(result: dict) -> str:
           f"{result['reason']}")
 
 
+def rule_line(result: dict) -> str:
+  """The blessing rule the verdict applied."""
+  rule = f"{result['blessing_split']} BLEU ≥ {result['bleu_floor']:.2f}"
+  if 'significance_level' in result:
+    return (f"{rule}, and not below the production model's with paired "
+            f"bootstrap p < {result['significance_level']:g}")
+  return (f"{rule}, and ≥ the production model's BLEU − "   # older reports
+          f"{result['regression_margin']:.2f}")
+
+
+def decision_line(result: dict) -> Optional[str]:
+  """Which test decided, with its p-value; None for older reports."""
+  if 'decided_by' not in result:
+    return None
+  line = f"Decided by: {result['decided_by']}"
+  comparison = result.get('comparison')
+  if result.get('p_value') is not None and comparison:
+    line += (f", p = {result['p_value']:.4f} (candidate "
+             f"{comparison['candidate_bleu']:.2f} vs production "
+             f"{comparison['production_bleu']:.2f} BLEU; sacreBLEU "
+             f"{comparison['signature']})")
+  return line
+
+
+def infra_line(result: dict) -> Optional[str]:
+  """Infra validation's outcome, load time and warm-up; None if not run."""
+  served = result.get('infra_validation')
+  if not served:
+    return None
+  line = f"{'passed' if served['ok'] else 'FAILED'}: {served['reason']}"
+  if served.get('load_seconds') is not None:
+    line += (f". Loaded with {served['warmup_requests']} warm-up requests in "
+             f"{served['load_seconds']:.1f} s")
+  return line + f"; budget: p95 ≤ {served['budget_ms']:g} ms."
+
+
+def infra_table(result: dict) -> Table:
+  """Latency of the candidate in a fresh process, per batch size."""
+  return (['batch size', 'requests', 'p50 (ms)', 'p95 (ms)'],
+          [[str(l['batch_size']), str(l['requests']), _number(l['p50_ms'], 1),
+            _number(l['p95_ms'], 1)]
+           for l in result['infra_validation']['latencies']])
+
+
+def production_line(result: dict) -> str:
+  """Which model in production the candidate was compared with, or why not."""
+  if result.get('production_error'):
+    return f"{result['production_error']} (not compared)"
+  return result['production'] or 'none'
+
+
 def scores_table(result: dict) -> Table:
   """A row per split and model: BLEU, chrF, decoding time."""
   production = result.get('production_scores') or {}
@@ -153,11 +204,18 @@ def _md_table(table: Table) -> List[str]:
 def to_markdown(result: dict, figure_names: Sequence[str] = ()) -> str:
   """The report in Markdown; links the PNGs named in figure_names."""
   first = next(iter(result['scores'].values()))
+  decision = decision_line(result)
   lines = ['# Evaluation report', '', f'**{verdict_line(result)}**', '',
+           f'Blessing rule: {rule_line(result)}.', '',
+           *([decision, ''] if decision else []),
            *_md_table(scores_table(result)), '',
            f"sacreBLEU signature: `{first['signature']}`", '',
            f"Candidate: `{result['candidate']}`  ",
-           f"Production: `{result['production'] or 'none'}`", '']
+           f"Production: `{production_line(result)}`", '']
+  if infra_line(result):
+    lines += ['## Infra validation', '', infra_line(result), '']
+    if result['infra_validation']['latencies']:
+      lines += [*_md_table(infra_table(result)), '']
   if result.get('buckets'):
     lines += ['## By source length', '']
     for split, buckets in result['buckets'].items():
@@ -226,13 +284,17 @@ def to_html(result: dict, pngs: Dict[str, bytes]) -> str:
   parts = [
       '<h1>Evaluation report</h1>',
       f'<p class="verdict {verdict}"><b>{esc(verdict_line(result))}</b></p>',
-      f"<p>Blessing rule: {esc(result['blessing_split'])} BLEU ≥ "
-      f"{result['bleu_floor']:.2f}, and ≥ the production model's BLEU − "
-      f"{result['regression_margin']:.2f}.</p>",
+      f'<p>Blessing rule: {esc(rule_line(result))}.</p>',
+      *([f'<p>{esc(decision_line(result))}</p>'] if decision_line(result)
+        else []),
       '<h2>Scores</h2>', _html_table(scores_table(result)),
       f"<p>sacreBLEU signature: <code>{esc(first['signature'])}</code><br>"
       f"Candidate: <code>{esc(result['candidate'])}</code><br>"
-      f"Production: <code>{esc(result['production'] or 'none')}</code></p>"]
+      f"Production: <code>{esc(production_line(result))}</code></p>"]
+  if infra_line(result):
+    parts += ['<h2>Infra validation</h2>', f'<p>{esc(infra_line(result))}</p>']
+    if result['infra_validation']['latencies']:
+      parts.append(_html_table(infra_table(result)))
   if result.get('buckets'):
     parts.append('<h2>By source length (words)</h2>')
     for split, buckets in result['buckets'].items():

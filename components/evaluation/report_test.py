@@ -39,8 +39,22 @@ def make_result(production: bool, training: bool) -> dict:
       'production_scores': ({'eval': _scores(base, refs, 4.0),
                              'test': _scores(base[:60], refs[:60], 1.0)}
                             if production else None),
-      'blessing_split': 'eval', 'bleu_floor': 10.0, 'regression_margin': 1.0,
+      'blessing_split': 'test', 'bleu_floor': 10.0,
+      'significance_level': 0.05,
+      'comparison': ({'candidate_bleu': 40.0, 'production_bleu': 39.5,
+                      'p_value': 0.2468, 'samples': 1000, 'seed': 12345,
+                      'signature': 'nrefs:1|bs:1000|seed:12345'}
+                     if production else None),
       'blessed': True, 'reason': 'BLEU 40.00 clears the floor 10.00',
+      'decided_by': 'paired bootstrap' if production else 'BLEU floor',
+      'p_value': 0.2468 if production else None,
+      'infra_validation': {
+          'ok': True, 'reason': 'loads in a fresh process',
+          'budget_ms': 60000.0, 'load_seconds': 4.25, 'warmup_requests': 2,
+          'latencies': [{'batch_size': 1, 'p50_ms': 21.04, 'p95_ms': 30.55,
+                         'requests': 10},
+                        {'batch_size': 64, 'p50_ms': 410.0, 'p95_ms': 455.5,
+                         'requests': 10}]},
       'samples': [{'source': s, 'reference': r, 'translation': h,
                    **({'production': b} if production else {})}
                   for s, r, h, b in zip(srcs[:5], refs, hyps, base)],
@@ -153,7 +167,7 @@ def test_writes_html_markdown_json_and_pngs(tmp_path, production, training):
              result['production_scores']['eval']['bleu'])
     assert eval_row[7] == f'{delta:+.2f}'
 
-  eval_buckets = parsed.tables[1]
+  eval_buckets = next(t for t in parsed.tables if t[0][0] == 'source words')
   assert [row[0] for row in eval_buckets[1:]] == bleu.bucket_labels()
   assert [int(row[1]) for row in eval_buckets[1:]] == [
       b['sentences'] for b in result['buckets']['eval']['candidate']]
@@ -177,15 +191,43 @@ def test_writes_html_markdown_json_and_pngs(tmp_path, production, training):
     assert f']({name})' in markdown
   assert '| source words | sentences | BLEU | chrF |' in markdown
   assert ('## Training' in markdown) == training
+  for text in (markdown, html.unescape(page)):
+    assert ('test BLEU ≥ 10.00, and not below the production model\'s with '
+            'paired bootstrap p < 0.05') in text
+    assert (('Decided by: paired bootstrap, p = 0.2468 (candidate 40.00 vs '
+             'production 39.50 BLEU; sacreBLEU nrefs:1|bs:1000|seed:12345)')
+            if production else 'Decided by: BLEU floor') in text
+    assert ('passed: loads in a fresh process. Loaded with 2 warm-up requests '
+            'in 4.2 s; budget: p95 ≤ 60000 ms.') in text
+  assert '| 64 | 10 | 410.0 | 455.5 |' in markdown
+  infra = next(t for t in parsed.tables if t[0][0] == 'batch size')
+  assert infra == [['batch size', 'requests', 'p50 (ms)', 'p95 (ms)'],
+                   ['1', '10', '21.0', '30.6'], ['64', '10', '410.0', '455.5']]
 
 
 def test_report_json_of_an_older_evaluator_still_renders(tmp_path):
   """report.json written before buckets/attention/training existed."""
   result = make_result(production=True, training=False)
-  for key in ('buckets', 'attention', 'training'):
+  for key in ('buckets', 'attention', 'training', 'significance_level',
+              'comparison', 'decided_by', 'p_value', 'infra_validation'):
     del result[key]
+  result['regression_margin'] = 1.0
   report.write(result, str(tmp_path))
+  assert "≥ the production model's BLEU − 1.00" in (
+      tmp_path / 'report.md').read_text()
   assert sorted(p.name for p in tmp_path.iterdir()) == [
       'report.html', 'report.json', 'report.md']
   assert 'By source length' not in (tmp_path / 'report.md').read_text()
   assert 'Sample translations' in (tmp_path / 'report.html').read_text()
+
+
+def test_unloadable_production_model_is_named_with_its_reason(tmp_path):
+  result = make_result(production=False, training=False)
+  result['production'] = '/serving/nmt/3'
+  result['production_error'] = ('production model /serving/nmt/3 cannot be '
+                                'loaded: OSError: Cannot parse file')
+  report.write(result, str(tmp_path))
+  for name in ('report.md', 'report.html'):
+    text = (tmp_path / name).read_text()
+    assert ('production model /serving/nmt/3 cannot be loaded: OSError: '
+            'Cannot parse file (not compared)') in text, name

@@ -8,7 +8,9 @@ copy (its SavedModel `assets/`). Then every variable of the new model is set
 from the production model's variable of the same name and shape; if any has
 no such counterpart (the architecture or sizes changed), nothing is restored.
 The optimizer starts fresh. In every other case training starts from scratch,
-and the log says why.
+and the log says why; a production model that cannot be loaded (a damaged
+version directory, an op this process lacks) is one of those cases, logged
+as a warning, so it cannot stop the Trainer.
 
 The Trainer reads the serving directory from `custom_config[CONFIG_KEY]`
 (None: warm start off).
@@ -21,6 +23,7 @@ from absl import logging
 import tensorflow as tf
 
 from nmt_tfx.components.model import export
+from nmt_tfx.components.model import loading
 from nmt_tfx.components.serving import model_dir
 
 CONFIG_KEY = 'warm_start_from'
@@ -29,6 +32,8 @@ CONFIG_KEY = 'warm_start_from'
 class Outcome(NamedTuple):
   restored: bool
   reason: str
+  # The production model could not be loaded: worth a warning, not a crash.
+  unloadable: bool = False
 
 
 def _assets(directory: str) -> Dict[str, bytes]:
@@ -90,8 +95,12 @@ def _counterparts(targets: List[tf.Variable], sources: List[tf.Variable]):
 
 def restore_variables(model: tf.keras.Model, saved_model_dir: str) -> Outcome:
   """Assigns every variable of `model` from the SavedModel's model variable
-  of the same name and shape; all or nothing."""
-  loaded = tf.saved_model.load(saved_model_dir)
+  of the same name and shape; all or nothing. A SavedModel that cannot be
+  loaded restores nothing."""
+  try:
+    loaded = loading.load(saved_model_dir)
+  except loading.UnloadableModelError as e:
+    return Outcome(False, f'production model {e}', unloadable=True)
   pairs, missing = _counterparts(model.variables,
                                  export.model_variables(loaded))
   if missing:
@@ -121,6 +130,7 @@ def maybe_restore(model: tf.keras.Model, serving_dir: Optional[str],
     else:
       _build(model, input_spec)
       outcome = restore_variables(model, production)
-  logging.info('Warm start: %s%s', '' if outcome.restored else
-               'training from scratch: ', outcome.reason)
+  log = logging.warning if outcome.unloadable else logging.info
+  log('Warm start: %s%s', '' if outcome.restored else
+      'training from scratch: ', outcome.reason)
   return outcome

@@ -1,5 +1,6 @@
 """Warm start from the production model: only with equal vocabularies and an
 unchanged architecture; otherwise training starts from scratch."""
+import logging
 import shutil
 
 import pytest
@@ -14,7 +15,9 @@ from nmt_tfx.components.model.hparams import HParams
 from nmt_tfx.components.preprocessing import PreprocessingConfig
 from nmt_tfx.components.text import vocabulary
 
+from conftest import PIPELINE_DAMAGES
 from conftest import TINY_PREPROCESSING
+from conftest import damaged_copy
 
 # The architecture conftest's tiny_export was trained with.
 TINY = HParams(embedding_dim=16, encoder_units=16, decoder_units=32,
@@ -85,3 +88,21 @@ def test_no_production_model_or_switched_off(tiny_transform, tmp_path):
   assert not outcome.restored and 'no model in production' in outcome.reason
   assert warm_start.maybe_restore(model, None, 'unused', spec).reason == (
       'warm start off')
+
+
+@pytest.mark.parametrize('damage', PIPELINE_DAMAGES)
+def test_unloadable_production_model_trains_from_scratch(
+    tiny_transform, tiny_export, tmp_path, damage, caplog):
+  serving = tmp_path / 'serving'
+  broken = damaged_copy(tiny_export, serving / '7', damage)
+  model, spec = new_model(tiny_transform)
+  before = [v.numpy() for v in model.variables]
+  with caplog.at_level(logging.WARNING):
+    outcome = restore(model, spec, serving, tiny_transform)
+  assert not outcome.restored and outcome.unloadable
+  assert outcome.reason.startswith(f'production model {broken} cannot be '
+                                   'loaded: ')
+  assert all((b == v.numpy()).all() for b, v in zip(before, model.variables))
+  warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+  assert any('training from scratch' in r.getMessage() and
+             'cannot be loaded' in r.getMessage() for r in warnings)

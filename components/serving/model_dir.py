@@ -188,9 +188,15 @@ def retire_latest(serving_dir: str) -> int:
   serves again. Returns N."""
   with publish_lock.held(serving_dir):
     present = versions(serving_dir)
-    if len(present) < 2:
-      raise ValueError(f'{serving_dir}: {len(present)} version(s); rolling '
-                       'back needs an earlier version to fall back to')
+    if not present:
+      raise ValueError(f'{serving_dir}: no version to roll back')
+    if len(present) == 1:
+      raise ValueError(
+          f'{serving_dir}: only version {present[0]} is there; rolling back '
+          'needs an earlier version to fall back to, and retiring the only '
+          'one would leave TF Serving nothing to serve. To replace it, push a '
+          'new model: a pipeline run whose candidate is blessed pushes a '
+          'newer version, also when this one cannot be loaded')
     newest = present[-1]
     publish_config(serving_dir, present=present[:-1])
     _move(os.path.join(serving_dir, str(newest)),

@@ -280,3 +280,20 @@ def test_a_copy_that_fails_the_check_is_never_published(tmp_path, local):
   assert model_dir.versions(serving) == [first]
   assert _version_dirs(serving) == [str(first)]
   assert server_config.read(serving).versions == (first,)
+
+
+def test_rollback_of_the_only_version_is_refused_saying_why(tmp_path, capsys):
+  from nmt_tfx.components.serving import admin  # pylint: disable=g-import-not-at-top
+  serving = str(tmp_path / 'serving')
+  only = model_dir.push(str(_saved_model(tmp_path / 'model')), serving).version
+  assert admin.main(['rollback', '--serving-dir', serving]) == 2
+  error = capsys.readouterr().err
+  assert f'only version {only} is there' in error
+  assert 'needs an earlier version' in error and 'push a new model' in error
+  assert model_dir.versions(serving) == [only]   # nothing was renamed
+
+
+def test_rollback_of_an_empty_serving_dir_says_so(tmp_path, capsys):
+  from nmt_tfx.components.serving import admin  # pylint: disable=g-import-not-at-top
+  assert admin.main(['rollback', '--serving-dir', str(tmp_path)]) == 2
+  assert 'no version to roll back' in capsys.readouterr().err
