@@ -1,7 +1,7 @@
 """Faults: the local run is killed (SIGKILL) during Trainer and during Pusher.
 
 Watchers poll the serving directory the whole time
-(tests/serving_dir_watcher.py): every version models.config names and every
+(conftest.py: ServingDirWatcher): every version models.config names and every
 integer version directory must be complete whenever seen. After each kill a
 rerun must finish, push, and leave ML Metadata consistent. Slow (several
 pipeline runs).
@@ -16,7 +16,7 @@ import pytest
 
 from conftest import E2E_HPARAMS
 from conftest import cli_command
-from tests.serving_dir_watcher import ServingDirWatcher
+from conftest import ServingDirWatcher
 
 pytestmark = pytest.mark.slow
 

@@ -197,14 +197,25 @@ class _SplitStats(beam.CombineFn):
 
 
 def _stats(counts: Tuple[int, int], split: str, stem: str,
-           shards: List[corpus.Shard], ranges: int) -> Dict[str, Any]:
+           shards: List[corpus.Shard], config: ReadConfig,
+           ranges: int) -> Dict[str, Any]:
   """The split's stats record; raises CorpusError if it has no pairs."""
   pairs, read = counts
   if not pairs:
     raise corpus.empty_split_error(stem, shards)
-  return {'split': split, 'pattern': stem, 'shards': len(shards),
+  return {'split': split, 'pattern': stem, 'source_lang': config.source_lang,
+          'target_lang': config.target_lang, 'shards': len(shards),
           'ranges': ranges, 'pairs_read': read,
           'duplicates_dropped': read - pairs, 'pairs': pairs}
+
+
+def read_stats(examples_uri: str, split: str) -> Optional[Dict[str, Any]]:
+  """The split's stats record (None for an output written without one)."""
+  path = stats_path(examples_uri, split)
+  if not tf.io.gfile.exists(path):
+    return None
+  with tf.io.gfile.GFile(path) as f:
+    return json.load(f)
 
 
 def _write_json(record: Dict[str, Any], path: str) -> None:
@@ -234,7 +245,7 @@ def ReadParallelText(pipeline: beam.Pipeline, data_dir: str, stem: str,
   stats = (kept
            | 'SplitStats' >> beam.CombineGlobally(_SplitStats())
            | 'StatsRecord' >> beam.Map(
-               _stats, split, stem, shards, beam.pvalue.AsSingleton(
+               _stats, split, stem, shards, config, beam.pvalue.AsSingleton(
                    ranges | 'CountRanges' >> beam.combiners.Count.Globally())))
   if stats_file:
     _ = stats | 'WriteStats' >> beam.Map(_write_json, stats_file)

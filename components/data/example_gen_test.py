@@ -82,8 +82,8 @@ def test_duplicates_across_shards_are_dropped_once_and_counted(tmp_path):
       check_rows=[((first, 1, 'a', 'x'), 2), ((first, 2, 'b', 'y'), 2),
                   ((first, 4, 'c', 'z'), 1), ((second, 2, 'd', 'w'), 1),
                   ((second, 3, 'b', 'v'), 1)],
-      check_stats={'split': 'train', 'pattern': 'train-*', 'shards': 2,
-                   'ranges': 7, 'pairs_read': 7, 'duplicates_dropped': 2,
+      check_stats={'split': 'train', 'pattern': 'train-*', 'source_lang': 'en',
+                   'target_lang': 'de', 'shards': 2, 'ranges': 7, 'pairs_read': 7, 'duplicates_dropped': 2,
                    'pairs': 5})
   assert counters == {'train.ranges': 7, 'train.pairs_read': 7,
                       'train.duplicates_dropped': 2, 'train.pairs': 5}
@@ -148,8 +148,9 @@ def test_executor_writes_examples_and_the_split_stats_beside_them(tmp_path):
                 for e in records) == [b'a', b'b', b'c', b'd']
   stats = json.loads(open(example_gen.stats_path(
       str(tmp_path / 'out'), 'train')).read())
-  assert stats == {'split': 'train', 'pattern': 'train-*', 'shards': 2,
-                   'ranges': 3, 'pairs_read': 5, 'duplicates_dropped': 1,
+  assert stats == example_gen.read_stats(str(tmp_path / 'out'), 'train')
+  assert stats == {'split': 'train', 'pattern': 'train-*', 'source_lang': 'en',
+                   'target_lang': 'de', 'shards': 2, 'ranges': 3, 'pairs_read': 5, 'duplicates_dropped': 1,
                    'pairs': 4}
   assert sorted(p.name for p in (tmp_path / 'out').iterdir()) == [
       'Split-train', example_gen.STATS_DIR]

@@ -20,6 +20,7 @@ from nmt_tfx.components.evaluation.significance import Comparison
 FLOOR = 'BLEU floor'
 PAIRED_BOOTSTRAP = 'paired bootstrap'
 INFRA_VALIDATION = 'infra validation'
+LANGUAGE_PAIR = 'language pair'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,6 +70,17 @@ def judge(bleu: float, rule: Rule, comparison: Optional[Comparison],
               bleu < baseline else 'at least production ({:.2f})')
   return Verdict(True, f'BLEU {bleu:.2f} clears the floor {floor:.2f} and is '
                  f'{relation.format(baseline)}: {test}', PAIRED_BOOTSTRAP, p)
+
+
+def require_language_pair(verdict: Verdict,
+                          mismatch: Optional[str]) -> Verdict:
+  """A candidate for another language pair than production's (`mismatch`
+  says which) is refused: it would replace a model it was not compared with.
+  """
+  if mismatch is None:
+    return verdict
+  return Verdict(False, f'{mismatch} (on BLEU alone: {verdict.reason})',
+                 LANGUAGE_PAIR)
 
 
 def require_servable(verdict: Verdict, infra_problem: Optional[str]) -> Verdict:

@@ -33,6 +33,7 @@ from tfx.types.standard_artifacts import ModelEvaluation
 from tfx.types.standard_artifacts import ModelRun
 from tfx.utils import path_utils
 
+from nmt_tfx.components.data import example_gen
 from nmt_tfx.components.data import features
 from nmt_tfx.components.evaluation import bleu
 from nmt_tfx.components.evaluation import blessing as blessing_lib
@@ -43,6 +44,7 @@ from nmt_tfx.components.model import loading
 from nmt_tfx.components.model import trainer
 from nmt_tfx.components.model.export import SavedModelTranslator
 from nmt_tfx.components.serving import model_dir
+from nmt_tfx.components.serving import version_record
 
 
 def read_split(examples: Examples, split: str) -> Tuple[List[str], List[str]]:
@@ -137,6 +139,25 @@ def load_production(serving_dir: str) -> Production:
     return Production(path, error=error)
 
 
+def run_language_pair(examples: Examples, split: str) -> Optional[str]:
+  """'en-de' from ExampleGen's record of the split (None if it has none)."""
+  stats = example_gen.read_stats(examples.uri, split)
+  return (f"{stats['source_lang']}-{stats['target_lang']}"
+          if stats and 'source_lang' in stats else None)
+
+
+def language_pair_mismatch(production_path: Optional[str],
+                           pair: Optional[str]) -> Optional[str]:
+  """Why the production model cannot be this run's baseline, if it
+  translates another language pair (as its version record says)."""
+  served = version_record.language_pair(
+      version_record.read(production_path) if production_path else None)
+  if served is None or pair is None or served == pair:
+    return None
+  return (f'the production model {production_path} translates {served}; this '
+          f'run\'s data is {pair}: give {pair} a serving directory of its own')
+
+
 def compare_with_production(
     hypotheses: List[str], baseline_hypotheses: Optional[List[str]],
     references: List[str], rule: blessing_lib.Rule
@@ -179,7 +200,11 @@ def evaluate(examples: Examples, candidate_dir: str, serving_dir: str,
   data = {split: read_split(examples, split) for split in splits}
   candidate = SavedModelTranslator(candidate_dir)
   scores, hypotheses = score_model(candidate, candidate_dir, data, batch_size)
-  production = load_production(serving_dir)
+  pair = run_language_pair(examples, blessing_split)
+  mismatch = language_pair_mismatch(model_dir.latest_version_dir(serving_dir),
+                                    pair)
+  production = (load_production(serving_dir) if mismatch is None else
+                Production(model_dir.latest_version_dir(serving_dir)))
   baseline_scores: Optional[Dict[str, bleu.Scores]] = None
   baseline_hypotheses: Dict[str, List[str]] = {}
   if production.translate:
@@ -188,8 +213,9 @@ def evaluate(examples: Examples, candidate_dir: str, serving_dir: str,
   comparison = compare_with_production(
       hypotheses[blessing_split], baseline_hypotheses.get(blessing_split),
       data[blessing_split][1], rule)
-  verdict = blessing_lib.judge(scores[blessing_split].bleu, rule, comparison,
-                               production.error)
+  verdict = blessing_lib.require_language_pair(blessing_lib.judge(
+      scores[blessing_split].bleu, rule, comparison, production.error),
+                                              mismatch)
   served = validate_infra(candidate_dir, data[blessing_split][0], infra)
   verdict = blessing_lib.require_servable(
       verdict, None if served is None or served.ok else served.reason)
@@ -204,7 +230,8 @@ def evaluate(examples: Examples, candidate_dir: str, serving_dir: str,
       'candidate': candidate_dir,
       'scores': {s: dataclasses.asdict(v) for s, v in scores.items()},
       'production': production.path,
-      'production_error': production.error,
+      'production_error': production.error or mismatch,
+      'language_pair': pair,
       'production_scores': ({s: dataclasses.asdict(v)
                              for s, v in baseline_scores.items()}
                             if baseline_scores else None),
@@ -231,18 +258,19 @@ def BleuEvaluator(examples: InputArtifact[Examples],
                   blessing: OutputArtifact[ModelBlessing],
                   evaluation: OutputArtifact[ModelEvaluation],
                   serving_dir: Parameter[str],
+                  # Required: their defaults are PipelineConfig's, set once.
+                  bleu_floor: Parameter[float],
+                  significance_level: Parameter[float],
+                  blessing_split: Parameter[str],
+                  latency_budget_ms: Parameter[float],
+                  num_samples: Parameter[int],
                   model_run: InputArtifact[ModelRun] = None,
-                  bleu_floor: Parameter[float] = 0.0,
-                  significance_level: Parameter[float] = 0.05,
                   bootstrap_samples: Parameter[int] = (
                       significance.DEFAULT_SAMPLES),
                   bootstrap_seed: Parameter[int] = significance.DEFAULT_SEED,
-                  blessing_split: Parameter[str] = 'test',
                   report_splits: Parameter[str] = 'eval,test',
                   batch_size: Parameter[int] = 64,
-                  num_samples: Parameter[int] = 10,
                   num_attention: Parameter[int] = 4,
-                  latency_budget_ms: Parameter[float] = 60_000.0,
                   infra_requests: Parameter[int] = 10) -> None:
   """Blesses the model iff its BLEU on the blessing split clears the floor
   and is not significantly below production's (blessing.py), and it serves:
@@ -274,14 +302,21 @@ def BleuEvaluator(examples: InputArtifact[Examples],
   blessing.set_string_custom_property('infra_validation',
                                       result['infra_validation']['reason'])
   blessing.set_string_custom_property('current_model', model.uri)
+  blessing.set_string_custom_property('blessing_split', blessing_split)
+  if result['language_pair']:
+    blessing.set_string_custom_property('language_pair',
+                                        result['language_pair'])
   blessing.set_float_custom_property(
       'bleu', result['scores'][blessing_split]['bleu'])
-  if result['production_scores']:
-    blessing.set_float_custom_property(
-        'baseline_bleu', result['production_scores'][blessing_split]['bleu'])
+  if result['production']:
+    # The production version this verdict was made against, compared or not
+    # (the Pusher publishes only while it is still production).
     blessing.set_string_custom_property('baseline_model', result['production'])
     blessing.set_int_custom_property(
         'baseline_version', int(os.path.basename(result['production'])))
+  if result['production_scores']:
+    blessing.set_float_custom_property(
+        'baseline_bleu', result['production_scores'][blessing_split]['bleu'])
   if result['production_error']:
     blessing.set_string_custom_property('production_error',
                                         result['production_error'])
@@ -289,3 +324,4 @@ def BleuEvaluator(examples: InputArtifact[Examples],
                                        paths[report.REPORT_MARKDOWN])
   evaluation.set_string_custom_property('report_html',
                                        paths[report.REPORT_HTML])
+  blessing.set_string_custom_property('report', paths[report.REPORT_HTML])

@@ -141,12 +141,48 @@ def test_unloadable_production_model_is_reported_and_replaced(
   assert said in markdown and 'not compared' in markdown
   # What the Pusher then does with the blessed candidate: a newer version,
   # now the one served and compared with.
-  version = model_dir.push(str(tiny_export), str(serving))
-  assert version > 7
+  pushed = model_dir.push(str(tiny_export), str(serving),
+                          expected_production=result['production'])
+  assert not pushed.superseded and pushed.version > 7
+  version = pushed.version
   latest = model_dir.latest_version_dir(str(serving))
   assert latest == str(serving / str(version))
   assert SavedModelTranslator(latest)(['A man.']) is not None
   assert evaluator.load_production(str(serving)).error is None
+
+
+def test_production_model_of_another_language_pair_is_not_a_baseline(
+    tiny_examples, tiny_export, tmp_path):
+  import shutil  # pylint: disable=g-import-not-at-top
+  from nmt_tfx.components.data import example_gen  # pylint: disable=g-import-not-at-top
+  from nmt_tfx.components.serving import version_record  # pylint: disable=g-import-not-at-top
+  examples = write_examples(tmp_path / 'examples', {
+      'test': [('A man.', 'Ein Mann.'), ('A dog.', 'Ein Hund.')]})
+  example_gen._write_json(  # pylint: disable=protected-access
+      {'split': 'test', 'source_lang': 'en', 'target_lang': 'de', 'pairs': 2},
+      example_gen.stats_path(examples.uri, 'test'))
+  serving = tmp_path / 'serving'
+  shutil.copytree(tiny_export, serving / '7')
+  def production_translates(pair):
+    (serving / '7' / version_record.FILE).write_bytes(version_record.encode(
+        version_record.make(language_pair=pair, bleu=30.0,
+                            blessing_split='test', decided_by='BLEU floor',
+                            report='r.html', pushed_at=0.0)))
+  production_translates('en-fr')
+  verdict, result = run_evaluate(examples, tiny_export, serving,
+                                 report_splits=['test'])
+  assert not verdict.blessed
+  assert verdict.decided_by == blessing.LANGUAGE_PAIR
+  assert verdict.reason.startswith(
+      f"the production model {serving / '7'} translates en-fr; this run's "
+      'data is en-de: give en-de a serving directory of its own')
+  assert result['production_scores'] is None and result['language_pair'] == 'en-de'
+  # The same production model for the same pair is a baseline as usual.
+  production_translates('en-de')
+  verdict, result = run_evaluate(examples, tiny_export, serving,
+                                 report_splits=['test'])
+  assert result['production_scores'] is not None
+  assert verdict.decided_by != blessing.LANGUAGE_PAIR
 
 
 @pytest.mark.parametrize('candidate, budget_ms, says', [

@@ -213,7 +213,11 @@ def test_serving_dir_listing_shows_each_versions_configuration(
   (tmp_path / '3' / model_config.FILE).unlink()   # exported without one
   assert admin.main(['list', '--serving-dir', str(tmp_path)]) == 0
   lines = capsys.readouterr().out.splitlines()
-  assert lines[0] == '3  no model_config.json (exported before models carried one)'
-  assert lines[1].startswith('7  lstm (emb 16, enc 16, dec 32), word vocab ')
-  assert ', 20 steps, training data ' in lines[1]
-  assert lines[2] == 'versions: 3, 7 (serving 7)'
+  unrecorded = 'no version_record.json (pushed before versions carried one)'
+  assert lines[:2] == [
+      f'3  {unrecorded}',
+      '   no model_config.json (exported before models carried one)']
+  assert lines[2] == f'7  {unrecorded}'
+  assert lines[3].startswith('   lstm (emb 16, enc 16, dec 32), word vocab ')
+  assert ', 20 steps, training data ' in lines[3]
+  assert lines[4] == 'versions: 3, 7 (serving 7)'

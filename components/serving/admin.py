@@ -21,6 +21,7 @@ from typing import List, Optional
 
 from nmt_tfx.components.serving import model_dir
 from nmt_tfx.components.serving import server_config
+from nmt_tfx.components.serving import version_record
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -63,8 +64,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.command == 'list':
       from nmt_tfx.components.model import model_config  # pylint: disable=g-import-not-at-top
       for version in present:
-        config = model_config.load(os.path.join(args.serving_dir, str(version)))
-        print(f'{version}  {model_config.describe(config)}')
+        directory = os.path.join(args.serving_dir, str(version))
+        print(f'{version}  {version_record.describe(version_record.read(directory))}'
+              f'\n{" " * len(str(version))}  '
+              f'{model_config.describe(model_config.load(directory))}')
     print('versions: ' + (', '.join(map(str, present)) or 'none') +
           (f' (serving {present[-1]})' if present else ''))
   except ValueError as e:

@@ -18,7 +18,7 @@ check and the publication happen under the serving directory's publish lock
 import os
 import time
 import uuid
-from typing import List, NamedTuple, Optional
+from typing import List, Mapping, NamedTuple, Optional
 
 import tensorflow as tf
 from absl import logging
@@ -124,16 +124,18 @@ def publish_config(serving_dir: str, model_name: Optional[str] = None,
   return model
 
 
-def _place(saved_model_dir: str, destination: str) -> None:
-  """Copies the model in as `destination`, a version directory."""
+def _place(saved_model_dir: str, destination: str,
+           extra_files: Optional[Mapping[str, bytes]]) -> None:
+  """Copies the model (and `extra_files`) in as `destination`, a version
+  directory."""
   if not publish_lock.is_local(destination):
-    version_files.copy(saved_model_dir, destination)
+    version_files.copy(saved_model_dir, destination, extra_files)
     return
   staging = os.path.join(
       os.path.dirname(destination), f'{STAGING_PREFIX}'
       f'{os.path.basename(destination)}-{uuid.uuid4().hex[:8]}')
   try:
-    version_files.copy(saved_model_dir, staging)
+    version_files.copy(saved_model_dir, staging, extra_files)
     tf.io.gfile.rename(staging, destination)
   finally:
     if tf.io.gfile.exists(staging):
@@ -142,13 +144,16 @@ def _place(saved_model_dir: str, destination: str) -> None:
 
 def push(saved_model_dir: str, serving_dir: str,
          expected_production=ANY_PRODUCTION, model_name: Optional[str] = None,
-         base_path: Optional[str] = None) -> PushResult:
+         base_path: Optional[str] = None,
+         extra_files: Optional[Mapping[str, bytes]] = None) -> PushResult:
   """Publishes a SavedModel as a new version.
 
   expected_production: the production version directory the model was
   judged against ('' or None: there was none). If production is another
   version by now, nothing is written and the result is superseded.
   model_name, base_path: for models.config (see publish_config).
+  extra_files: relative path -> contents, written into the version with the
+  model's files (e.g. version_record.FILE).
   """
   tf.io.gfile.makedirs(serving_dir)
   with publish_lock.held(serving_dir) as locked:
@@ -162,8 +167,8 @@ def push(saved_model_dir: str, serving_dir: str,
     version = max([int(time.time())] + [v + 1 for v in taken])
     destination = os.path.join(serving_dir, str(version))
     try:
-      _place(saved_model_dir, destination)
-      version_files.verify(saved_model_dir, destination)
+      _place(saved_model_dir, destination, extra_files)
+      version_files.verify(saved_model_dir, destination, extra_files)
     except BaseException:
       if tf.io.gfile.exists(destination):
         tf.io.gfile.rmtree(destination)

@@ -8,7 +8,7 @@ import pytest
 from nmt_tfx.components.serving import model_dir
 from nmt_tfx.components.serving import publish_lock
 from nmt_tfx.components.serving import server_config
-from tests.serving_dir_watcher import ServingDirWatcher
+from conftest import ServingDirWatcher
 
 
 def _saved_model(path, files=3):

@@ -9,6 +9,7 @@ the PushedModel artifact and a warning saying which version is in
 production now. Rerun the pipeline to judge the model against it.
 """
 import os
+import time
 
 from absl import logging
 from tfx.dsl.component.experimental.annotations import InputArtifact
@@ -21,6 +22,7 @@ from tfx.types.standard_artifacts import PushedModel
 from tfx.utils import path_utils
 
 from nmt_tfx.components.serving import model_dir
+from nmt_tfx.components.serving import version_record
 
 BASELINE_PROPERTY = 'baseline_model'   # set by the Evaluator
 
@@ -45,10 +47,19 @@ def VersionedPusher(model: InputArtifact[Model],
     pushed_model.set_int_custom_property('pushed', 0)
     return
   baseline = blessing.get_string_custom_property(BASELINE_PROPERTY) or None
+  record = version_record.make(
+      language_pair=blessing.get_string_custom_property('language_pair')
+      or None, bleu=blessing.get_float_custom_property('bleu'),
+      blessing_split=blessing.get_string_custom_property('blessing_split'),
+      decided_by=blessing.get_string_custom_property('decided_by'),
+      report=blessing.get_string_custom_property('report'),
+      pushed_at=time.time())
   result = model_dir.push(path_utils.serving_model_path(model.uri),
                           serving_dir, expected_production=baseline,
                           model_name=model_name or None,
-                          base_path=serving_base_path or None)
+                          base_path=serving_base_path or None,
+                          extra_files={version_record.FILE:
+                                       version_record.encode(record)})
   if result.superseded:
     logging.warning(
         'Superseded: nothing pushed. The Evaluator compared against %s, but '

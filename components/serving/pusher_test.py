@@ -71,3 +71,24 @@ def test_superseded_push_writes_nothing_and_says_so(tmp_path, caplog):
 def test_unblessed_model_is_not_pushed(tmp_path):
   assert _push(tmp_path, _blessing(blessed=0))['pushed'] == 0
   assert not (tmp_path / 'serving').exists()
+
+
+def test_the_pushed_version_records_what_it_translates_and_its_verdict(
+    tmp_path):
+  from nmt_tfx.components.serving import version_record  # pylint: disable=g-import-not-at-top
+  blessing = _blessing()
+  blessing.set_string_custom_property('language_pair', 'en-fr')
+  blessing.set_float_custom_property('bleu', 31.5)
+  blessing.set_string_custom_property('blessing_split', 'test')
+  blessing.set_string_custom_property('decided_by', 'paired bootstrap')
+  blessing.set_string_custom_property('report', '/runs/report.html')
+  pushed = _push(tmp_path, blessing)
+  version_dir = os.path.join(str(tmp_path / 'serving'),
+                             str(pushed['pushed_version']))
+  record = version_record.read(version_dir)
+  assert {k: record[k] for k in ('language_pair', 'bleu', 'blessing_split',
+                                 'decided_by', 'report')} == {
+      'language_pair': 'en-fr', 'bleu': 31.5, 'blessing_split': 'test',
+      'decided_by': 'paired bootstrap', 'report': '/runs/report.html'}
+  assert version_record.describe(record) == (
+      'en-fr, test BLEU 31.50 (paired bootstrap), report /runs/report.html')

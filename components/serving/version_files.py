@@ -5,7 +5,7 @@ last file written, so on a filesystem without atomic directory rename (an
 object store) a directory holding it holds every other file too.
 """
 import os
-from typing import Dict
+from typing import Dict, Mapping, Optional
 
 import tensorflow as tf
 
@@ -30,18 +30,29 @@ def file_sizes(root: str) -> Dict[str, int]:
   return sizes
 
 
-def copy(src: str, dst: str) -> None:
-  """Copies the tree `src` to `dst`, `saved_model.pb` after everything else."""
+def copy(src: str, dst: str,
+         extra_files: Optional[Mapping[str, bytes]] = None) -> None:
+  """Copies the tree `src` to `dst`, plus `extra_files` (relative path ->
+  contents), `saved_model.pb` after everything else."""
   relative = sorted(file_sizes(src), key=lambda p: p == SAVED_MODEL_FILE)
+  for path, contents in (extra_files or {}).items():
+    target = os.path.join(dst, path)
+    tf.io.gfile.makedirs(os.path.dirname(target))
+    with tf.io.gfile.GFile(target, 'wb') as f:
+      f.write(contents)
   for path in relative:
     target = os.path.join(dst, path)
     tf.io.gfile.makedirs(os.path.dirname(target))
     tf.io.gfile.copy(os.path.join(src, path), target, overwrite=True)
 
 
-def verify(src: str, dst: str) -> None:
-  """Raises IncompleteCopy unless `dst` holds `src`'s files at their sizes."""
-  expected, found = file_sizes(src), file_sizes(dst)
+def verify(src: str, dst: str,
+           extra_files: Optional[Mapping[str, bytes]] = None) -> None:
+  """Raises IncompleteCopy unless `dst` holds `src`'s files at their sizes,
+  and `extra_files` at theirs."""
+  expected = {**file_sizes(src),
+              **{p: len(c) for p, c in (extra_files or {}).items()}}
+  found = file_sizes(dst)
   if expected != found:
     missing = sorted(set(expected) - set(found))
     differing = sorted(p for p in expected if p in found
