@@ -100,6 +100,24 @@ def test_a_file_without_line_breaks_is_rejected_without_reading_it_all(
   assert read <= corpus.MAX_LINE_BYTES + corpus.READ_BLOCK_BYTES
 
 
+def test_a_gzip_bomb_is_rejected_after_a_bounded_read(tmp_path):
+  """256 MiB of one line compress to a quarter of a MiB: the reader stops at
+  MAX_LINE_BYTES instead of holding the line."""
+  with gzip.open(tmp_path / 'train.en.gz', 'wb', compresslevel=1) as f:
+    f.write(b'a\n')
+    for _ in range(256):
+      f.write(b'x' * (1 << 20))
+  _write(tmp_path / 'train.de.gz', b'x\ny\n', gz=True)
+  assert (tmp_path / 'train.en.gz').stat().st_size < 2 << 20
+  with pytest.raises(corpus.CorpusError,
+                     match=r'train\.en\.gz:2: source sentence of ([\d,]+) '
+                     'characters') as raised:
+    _read(tmp_path, 'train')
+  read = int(re.search(r'of ([\d,]+)', str(raised.value)).group(1)
+             .replace(',', ''))
+  assert read <= corpus.MAX_LINE_BYTES + corpus.READ_BLOCK_BYTES
+
+
 def test_tsv_with_header(tmp_path):
   _write(tmp_path / 'dev.tsv', 'de\ten\nEin Hund.\tA dog.\n'.encode())
   assert [(p.source, p.target) for p in _read(tmp_path, 'dev')] == [

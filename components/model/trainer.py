@@ -51,6 +51,23 @@ def build_model(source_vocab_size: int, target_vocab_size: int,
   return model
 
 
+class TrainingDiverged(RuntimeError):
+  """The loss became NaN or infinite: nothing is exported."""
+
+
+class _StopOnNaN(tf.keras.callbacks.TerminateOnNaN):
+  """Keras's TerminateOnNaN, remembering the step where the loss diverged."""
+
+  def __init__(self):
+    super().__init__()
+    self.diverged_at = None
+
+  def on_train_batch_end(self, batch, logs=None):
+    super().on_train_batch_end(batch, logs)
+    if self.model.stop_training and self.diverged_at is None:
+      self.diverged_at = int(self.model.optimizer.iterations.numpy())
+
+
 class _LogLearningRate(tf.keras.callbacks.Callback):
   """Adds the current learning rate to the logs as `lr`."""
 
@@ -101,7 +118,8 @@ def train_and_export(*, train_files, eval_files, transform_output: str,
 
   steps_per_epoch = max(1, min(hparams.steps_per_epoch, train_steps))
   epochs = max(1, train_steps // steps_per_epoch)
-  callbacks = [_LogLearningRate()]
+  diverged = _StopOnNaN()
+  callbacks = [diverged, _LogLearningRate()]
   selection = None
   if hparams.validation_bleu:
     batches, references = inputs.make_validation_batches(
@@ -130,6 +148,11 @@ def train_and_export(*, train_files, eval_files, transform_output: str,
                  'replicas': replicas, 'batches': plan.to_dict(),
                  'selection': selection.selection if selection else None,
                  'history': history.history}, f, indent=1)
+  if diverged.diverged_at is not None:
+    raise TrainingDiverged(
+        f'the training loss became NaN or infinite at step '
+        f'{diverged.diverged_at}; nothing was exported (lower learning_rate '
+        'or clip_norm, or check the data)')
   translator = export.Translator(model, tf_transform_output, hparams, codec,
                                  preprocessing)
   config = model_config.ModelConfig(
