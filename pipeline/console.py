@@ -7,8 +7,9 @@ say nothing about the run. `StderrSieve` sits on descriptor 2, so it also sees
 the workers, which inherit it: those lines go to the run's log file, every
 other line to the terminal unchanged.
 
-`log_unraisable` does the same for exceptions Python ignores and reports
-(TensorFlow's function finalizers, run while the interpreter shuts down).
+Once the run is over (`stop`), descriptor 2 goes to the log file itself:
+what the interpreter prints while it shuts down (TensorFlow's function
+finalizers failing on half-torn-down modules) is kept there, not shown.
 
 No TensorFlow here: the sieve must be in place before TensorFlow loads.
 """
@@ -36,18 +37,6 @@ def is_cli_process(module_name: str) -> bool:
   (`python -m ...` or the `nmt-tfx` console script), not imported."""
   return (module_name == '__main__'
           or os.path.basename(sys.argv[0] if sys.argv else '') == CLI_NAME)
-
-
-def log_unraisable(log_path: str) -> None:
-  """Exceptions Python ignores (finalizers, `__del__` at interpreter exit)
-  are appended to `log_path` instead of being printed on stderr."""
-  log = open(log_path, 'a', encoding='utf-8')  # pylint: disable=consider-using-with
-
-  def hook(unraisable) -> None:
-    log.write(f'Exception ignored in {unraisable.object!r}: '
-              f'{unraisable.exc_type.__name__}: {unraisable.exc_value}\n')
-    log.flush()
-  sys.unraisablehook = hook
 
 
 class StderrSieve:
@@ -83,19 +72,18 @@ class StderrSieve:
       self._held = []
 
   def stop(self, timeout: float = 5.0) -> None:
-    """Gives descriptor 2 back and writes out what is still in the pipe.
+    """Writes out what is still in the pipe; from then on descriptor 2 is
+    the log file (once attached; else the terminal again).
 
     Worker processes that are still alive keep the pipe open; their lines
     after `timeout` seconds are lost."""
     if self._terminal is None:
       return
     sys.stderr.flush()
-    os.dup2(self._terminal, 2)
-    self._reader.join(timeout)
     with self._lock:
-      if self._log:
-        self._log.close()
-        self._log = None
+      after = self._log.fileno() if self._log else self._terminal
+    os.dup2(after, 2)   # closes the pipe's last write end here
+    self._reader.join(timeout)
 
   def _sift(self, read_end: int) -> None:
     with os.fdopen(read_end, 'rb') as pipe:

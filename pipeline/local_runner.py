@@ -157,7 +157,6 @@ def configure_logging(log_path: str) -> None:
   absl_logging.set_verbosity(absl_logging.INFO)
   if STDERR_SIEVE:
     STDERR_SIEVE.attach(log_path)
-    console.log_unraisable(log_path)
   print(f'[pipeline] full log: {log_path}', flush=True)
 
 
