@@ -3,8 +3,10 @@ and the optional model_run input."""
 import json
 
 import numpy as np
+import pytest
 from tfx.types import standard_artifacts
 
+from nmt_tfx.components.evaluation import blessing as blessing_lib
 from nmt_tfx.components.evaluation import evaluator
 from nmt_tfx.components.model import trainer
 from nmt_tfx.components.model.export import Attention
@@ -73,3 +75,30 @@ def test_model_run_is_an_optional_input():
   assert spec.INPUTS['model_run'].optional
   assert not spec.INPUTS['model'].optional
   assert spec.INPUTS['model_run'].type is standard_artifacts.ModelRun
+
+
+@pytest.mark.parametrize('production', [None, 40.0])
+def test_write_blessing_creates_the_directory_and_records_the_verdict(
+    tmp_path, production):
+  """As on Kubeflow, where nothing creates the output directory first."""
+  blessing = standard_artifacts.ModelBlessing()
+  blessing.uri = str(tmp_path / 'BleuEvaluator' / 'blessing')
+  verdict = blessing_lib.judge(30.0, production, 10.0, 1.0)
+  result = {'blessing_split': 'eval', 'scores': {'eval': {'bleu': 30.0}},
+            'production': '/serving/1' if production else None,
+            'production_scores': ({'eval': {'bleu': production}}
+                                  if production else None)}
+  evaluator.write_blessing(blessing, verdict, result, '/root/Trainer/model')
+  marker = 'BLESSED' if verdict.blessed else 'NOT_BLESSED'
+  assert (tmp_path / 'BleuEvaluator' / 'blessing' / marker).read_text() == (
+      verdict.reason + '\n')
+  assert blessing.get_int_custom_property('blessed') == int(verdict.blessed)
+  assert blessing.get_string_custom_property('reason') == verdict.reason
+  assert blessing.get_float_custom_property('bleu') == 30.0
+  assert blessing.get_string_custom_property('current_model') == (
+      '/root/Trainer/model')
+  assert blessing.has_custom_property('baseline_bleu') == bool(production)
+  if production:
+    assert not verdict.blessed
+    assert blessing.get_float_custom_property('baseline_bleu') == production
+    assert blessing.get_string_custom_property('baseline_model') == '/serving/1'

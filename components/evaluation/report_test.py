@@ -4,6 +4,7 @@ import base64
 import dataclasses
 import html.parser
 import json
+import pathlib
 import re
 
 import pytest
@@ -177,6 +178,15 @@ def test_writes_html_markdown_json_and_pngs(tmp_path, production, training):
     assert f']({name})' in markdown
   assert '| source words | sentences | BLEU | chrF |' in markdown
   assert ('## Training' in markdown) == training
+
+
+def test_write_creates_the_report_directory(tmp_path):
+  """As on Kubeflow, where nothing creates the output directory first."""
+  directory = tmp_path / 'BleuEvaluator' / 'evaluation'
+  result = make_result(False, False)
+  paths = report.write(result, str(directory))
+  assert json.loads((directory / 'report.json').read_text()) == result
+  assert all(pathlib.Path(path).parent == directory for path in paths.values())
 
 
 def test_report_json_of_an_older_evaluator_still_renders(tmp_path):
