@@ -120,19 +120,27 @@ def _write(path: pathlib.Path, lines):
     f.write('\n'.join(lines) + '\n')
 
 
-@pytest.fixture(scope='session')
-def e2e_data_dir(tmp_path_factory):
+def write_e2e_slice(directory: pathlib.Path, langs=('en', 'de'),
+                    train: int = E2E_TRAIN) -> pathlib.Path:
   """Multi30k slice whose eval split is part of train (a small model can
-  memorize it quickly, so BLEU is clearly non-zero)."""
-  directory = tmp_path_factory.mktemp('corpus')
-  en, de = read_multi30k('train', 'en'), read_multi30k('train', 'de')
-  short = [(s, t) for s, t in zip(en, de) if len(s.split()) <= 10][:E2E_TRAIN]
-  for lang, column in (('en', 0), ('de', 1)):
-    _write(directory / f'train.{lang}.gz', [p[column] for p in short])
-    _write(directory / f'val.{lang}.gz', [p[column] for p in short[:E2E_EVAL]])
+  memorize it quickly, so BLEU is clearly non-zero): the first `train`
+  pairs of up to 10 words, in each of `langs` (the first is the source)."""
+  directory.mkdir(parents=True, exist_ok=True)
+  columns = [read_multi30k('train', lang) for lang in langs]
+  short = [row for row in zip(*columns) if len(row[0].split()) <= 10][:train]
+  for column, lang in enumerate(langs):
+    _write(directory / f'train.{lang}.gz', [row[column] for row in short])
+    _write(directory / f'val.{lang}.gz',
+           [row[column] for row in short[:E2E_EVAL]])
     _write(directory / f'test_2016_flickr.{lang}.gz',
            read_multi30k('test_2016_flickr', lang, 50))
   return directory
+
+
+@pytest.fixture(scope='session')
+def e2e_data_dir(tmp_path_factory):
+  """The English-German slice of `write_e2e_slice`."""
+  return write_e2e_slice(tmp_path_factory.mktemp('corpus'))
 
 
 def cli_command(data_dir, runs_dir, *args) -> List[str]:
