@@ -5,9 +5,11 @@ os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 import gzip  # pylint: disable=g-import-not-at-top,g-bad-import-order
+import json
 import pathlib
 import subprocess
 import sys
+import textwrap
 from typing import List, Tuple
 
 import pytest
@@ -141,6 +143,22 @@ def write_e2e_slice(directory: pathlib.Path, langs=('en', 'de'),
 def e2e_data_dir(tmp_path_factory):
   """The English-German slice of `write_e2e_slice`."""
   return write_e2e_slice(tmp_path_factory.mktemp('corpus'))
+
+
+def fresh_process_bleu(model_dir, sources_gz, references_gz) -> float:
+  """Loads the SavedModel in a new process, translates the sources with its
+  text signature and scores them with sacrebleu itself."""
+  script = textwrap.dedent(f'''
+      import gzip, json, sacrebleu, tensorflow as tf
+      read = lambda p: [l.rstrip('\\n') for l in gzip.open(p, 'rt')]
+      src, ref = read({str(sources_gz)!r}), read({str(references_gz)!r})
+      fn = tf.saved_model.load({str(model_dir)!r}).signatures['translate']
+      out = [t.decode() for t in fn(text=tf.constant(src))['translation'].numpy()]
+      print(json.dumps(sacrebleu.corpus_bleu(out, [ref]).score))
+  ''')
+  result = subprocess.run([sys.executable, '-c', script], capture_output=True,
+                          text=True, check=True)
+  return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def cli_command(data_dir, runs_dir, *args) -> List[str]:

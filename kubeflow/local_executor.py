@@ -326,9 +326,13 @@ def run_process(task_name: str, command: List[str], env: Mapping[str, str],
   with open(log_file, 'a') as log:
     log.write(f'$ {" ".join(command[:3])} ...\n')
     log.flush()
-    returncode = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT,
-                                env={**os.environ, **env},
-                                check=False).returncode
+    try:
+      returncode = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT,
+                                  env={**os.environ, **env},
+                                  check=False).returncode
+    except OSError as e:  # no such program, as a shell would say
+      log.write(f'{e}\n')
+      returncode = 127
   if returncode:
     raise TaskFailed(task_name, returncode, log_file)
 

@@ -220,6 +220,21 @@ def test_failed_task_names_itself_and_its_log_and_stops_the_run(
   assert not os.path.exists(os.path.join(run_dir(root), 'consume'))
 
 
+def test_a_command_that_does_not_exist_fails_its_task(tmp_path, imported_dir,
+                                                     capsys):
+  document = toy_spec()
+  document['deploymentSpec']['executors']['exec-produce']['container'][
+      'command'] = ['no-such-program-here']
+  code = local_executor.main([
+      '--spec', write_spec(tmp_path, document), '--pipeline-root',
+      str(tmp_path / 'root'), '--param', f'imported_dir={imported_dir}'])
+  assert code == 1
+  assert 'task produce failed (exit code 127)' in capsys.readouterr().err
+  with open(os.path.join(run_dir(tmp_path / 'root'), 'produce',
+                         local_executor.TASK_LOG)) as f:
+    assert 'No such file or directory' in f.read()
+
+
 def test_topological_order_puts_producers_first():
   spec = pipeline_spec_pb2.PipelineSpec()
   json_format.ParseDict(toy_spec(), spec)

@@ -19,13 +19,13 @@ import os
 import re
 import subprocess
 import sys
-import textwrap
 
 import pytest
 
 from conftest import E2E_EVAL
 from conftest import E2E_HPARAMS
 from conftest import E2E_TRAIN
+from conftest import fresh_process_bleu
 from conftest import write_e2e_slice
 from nmt_tfx.pipeline import beam_profiles
 from nmt_tfx.pipeline import configs
@@ -154,22 +154,12 @@ def test_pushed_model_in_a_fresh_process_matches_reported_bleu(runs):
   """The pushed SavedModel translates the eval split (English->French)
   through its text signature; sacrebleu scores it as the Evaluator did."""
   entries = versions(runs['serving'])
-  data = runs['data']
-  script = textwrap.dedent(f'''
-      import gzip, json, sacrebleu, tensorflow as tf
-      read = lambda p: [l.rstrip('\\n') for l in gzip.open(p, 'rt')]
-      src = read({str(data / 'val.en.gz')!r})
-      ref = read({str(data / 'val.fr.gz')!r})
-      assert len(src) == {E2E_EVAL}
-      fn = tf.saved_model.load({str(runs['serving'] / entries[0])!r}).signatures['translate']
-      out = [t.decode() for t in fn(text=tf.constant(src))['translation'].numpy()]
-      print(json.dumps(sacrebleu.corpus_bleu(out, [ref]).score))
-  ''')
-  result = subprocess.run([sys.executable, '-c', script], capture_output=True,
-                          text=True, check=True)
-  fresh_bleu = json.loads(result.stdout.strip().splitlines()[-1])
-  assert fresh_bleu == pytest.approx(
-      report(runs['first'][1])['scores']['eval']['bleu'], abs=1e-9)
+  fresh_bleu = fresh_process_bleu(runs['serving'] / entries[0],
+                                  runs['data'] / 'val.en.gz',
+                                  runs['data'] / 'val.fr.gz')
+  scores = report(runs['first'][1])['scores']['eval']
+  assert scores['sentences'] == E2E_EVAL
+  assert fresh_bleu == pytest.approx(scores['bleu'], abs=1e-9)
 
 
 @pytest.mark.parametrize('run, why', [
