@@ -124,20 +124,25 @@ def check_supported(spec: pipeline_spec_pb2.PipelineSpec) -> None:
       raise SpecError(f'task {name}: conditions and loops are not supported')
     kind = specs[component.executor_label].WhichOneof('spec')
     if kind not in ('container', 'importer'):
-      raise SpecError(f'task {name}: {kind} executors are not supported (open-'
-                      'source KFP cannot run TFX Resolver nodes either)')
+      raise SpecError(f'task {name}: {kind} executors are not supported' + (
+          ' (nor can open-source KFP run TFX Resolver nodes)'
+          if kind == 'resolver' else ''))
+
+
+def _upstream(task: pipeline_spec_pb2.PipelineTaskSpec) -> set:
+  """The tasks `task` depends on or reads outputs of."""
+  artifacts = [spec.task_output_artifact.producer_task
+               for spec in task.inputs.artifacts.values()
+               if spec.WhichOneof('kind') == 'task_output_artifact']
+  parameters = [spec.task_output_parameter.producer_task
+                for spec in task.inputs.parameters.values()
+                if spec.WhichOneof('kind') == 'task_output_parameter']
+  return set(task.dependent_tasks) | set(artifacts) | set(parameters)
 
 
 def topological_order(dag: pipeline_spec_pb2.DagSpec) -> List[str]:
   """Task names, each after every task it depends on (ties by name)."""
-  upstream = {name: set(task.dependent_tasks) | {
-      spec.task_output_artifact.producer_task
-      for spec in task.inputs.artifacts.values()
-      if spec.WhichOneof('kind') == 'task_output_artifact'} | {
-          spec.task_output_parameter.producer_task
-          for spec in task.inputs.parameters.values()
-          if spec.WhichOneof('kind') == 'task_output_parameter'}
-              for name, task in dag.tasks.items()}
+  upstream = {name: _upstream(task) for name, task in dag.tasks.items()}
   for name, deps in upstream.items():
     if deps - set(upstream):
       raise SpecError(f'task {name} depends on unknown tasks '

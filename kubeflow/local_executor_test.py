@@ -35,7 +35,9 @@ SCRIPT = textwrap.dedent('''
       print('failing as asked'); sys.exit(3)
     json.dump({'artifacts': {'out': {'artifacts': [
         {'name': out['name'], 'uri': out['uri'],
-         'metadata': {'length': len(text)}}]}}},
+         'metadata': {'length': len(text)}}]}},
+               'parameterValues': {k: len(text)
+                                   for k in outputs.get('parameters', {})}},
               open(outputs['outputFile'], 'w'))
 ''')
 DATASET = {'artifactType': {'schemaTitle': 'system.Dataset',
@@ -53,14 +55,15 @@ def component(parameters=None, artifacts=None):
 
 
 def toy_spec(env=None):
-  """produce(text=greeting) -> consume(data) ; import -> consume(imported)."""
+  """produce(text=greeting) -> consume(data, size); import -> consume(imported)."""
   container = {'image': 'python:3.10', 'command': ['python', '-c', SCRIPT],
                'args': ['{{$}}'], **({'env': env} if env else {})}
   components = {
       'comp-produce': component(parameters={'text': {
           'parameterType': 'STRING'}}),
-      'comp-consume': component(artifacts={'data': DATASET,
-                                           'imported': DATASET}),
+      'comp-consume': component(
+          parameters={'size': {'parameterType': 'NUMBER_INTEGER'}},
+          artifacts={'data': DATASET, 'imported': DATASET}),
       'comp-import': {'executorLabel': 'exec-import',
                       'inputDefinitions': {'parameters': {
                           'uri': {'parameterType': 'STRING'}}},
@@ -68,6 +71,8 @@ def toy_spec(env=None):
   }
   for name in ('produce', 'consume'):
     components[f'comp-{name}']['executorLabel'] = f'exec-{name}'
+  components['comp-produce']['outputDefinitions']['parameters'] = {
+      'size': {'parameterType': 'NUMBER_INTEGER'}}
   return {
       'pipelineInfo': {'name': 'toy'},
       'schemaVersion': '2.1.0', 'sdkVersion': 'test',
@@ -91,7 +96,10 @@ def toy_spec(env=None):
                   'taskInfo': {'name': 'consume'},
                   'componentRef': {'name': 'comp-consume'},
                   'dependentTasks': ['produce'],
-                  'inputs': {'artifacts': {
+                  'inputs': {'parameters': {'size': {'taskOutputParameter': {
+                      'producerTask': 'produce',
+                      'outputParameterKey': 'size'}}},
+                             'artifacts': {
                       'data': {'taskOutputArtifact': {
                           'producerTask': 'produce',
                           'outputArtifactKey': 'out'}},
@@ -157,6 +165,8 @@ def test_artifacts_flow_from_producer_and_importer_to_consumer(
       'type': DATASET['artifactType'], 'metadata': {'origin': 'imported'}}
   with open(os.path.join(run_dir(root), 'consume', 'out', 'data')) as f:
     assert f.read() == 'hello!'
+  # An output parameter of the producer, typed as the consumer declares it.
+  assert record(root, 'consume')['parameters'] == {'size': 5}
   assert record(root, 'produce')['executable'] == sys.executable
   out = capsys.readouterr().out
   assert out.index('[done] produce') < out.index('[done] consume')
