@@ -427,12 +427,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     spec = load_spec(args.spec)
     parameters = pipeline_parameters(spec, args.param)
     run_pipeline(spec, args.pipeline_root, parameters, _print_done)
-  except SpecError as e:
+  except (SpecError, TaskFailed) as e:
     print(f'error: {e}', file=sys.stderr)
-    return 2
-  except TaskFailed as e:
-    print(f'error: {e}', file=sys.stderr)
-    return 1
+    return 1 if isinstance(e, TaskFailed) else 2
   return 0
 
 
