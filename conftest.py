@@ -7,10 +7,12 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 import functools  # pylint: disable=g-import-not-at-top,g-bad-import-order
 import gzip
+import json
 import pathlib
 import re
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 from typing import List, Optional, Tuple
@@ -161,19 +163,44 @@ def _write(path: pathlib.Path, lines):
     f.write('\n'.join(lines) + '\n')
 
 
+def write_e2e_slice(directory: pathlib.Path, langs=('en', 'de'),
+                    train: int = E2E_TRAIN) -> pathlib.Path:
+  """Multi30k slice whose eval and test splits are parts of train (a small
+  model can memorize them quickly, so BLEU is clearly non-zero): the first
+  `train` pairs of up to 10 words, in each of `langs` (the first is the
+  source)."""
+  directory.mkdir(parents=True, exist_ok=True)
+  columns = [read_multi30k('train', lang) for lang in langs]
+  short = [row for row in zip(*columns) if len(row[0].split()) <= 10][:train]
+  for column, lang in enumerate(langs):
+    _write(directory / f'train.{lang}.gz', [row[column] for row in short])
+    _write(directory / f'val.{lang}.gz',
+           [row[column] for row in short[:E2E_EVAL]])
+    _write(directory / f'test_2016_flickr.{lang}.gz',
+           [row[column] for row in short[E2E_EVAL:2 * E2E_EVAL]])
+  return directory
+
+
 @pytest.fixture(scope='session')
 def e2e_data_dir(tmp_path_factory):
-  """Multi30k slice whose eval and test splits are parts of train (a small
-  model can memorize them quickly, so BLEU is clearly non-zero)."""
-  directory = tmp_path_factory.mktemp('corpus')
-  en, de = read_multi30k('train', 'en'), read_multi30k('train', 'de')
-  short = [(s, t) for s, t in zip(en, de) if len(s.split()) <= 10][:E2E_TRAIN]
-  for lang, column in (('en', 0), ('de', 1)):
-    _write(directory / f'train.{lang}.gz', [p[column] for p in short])
-    _write(directory / f'val.{lang}.gz', [p[column] for p in short[:E2E_EVAL]])
-    _write(directory / f'test_2016_flickr.{lang}.gz',
-           [p[column] for p in short[E2E_EVAL:2 * E2E_EVAL]])
-  return directory
+  """The English-German slice of `write_e2e_slice`."""
+  return write_e2e_slice(tmp_path_factory.mktemp('corpus'))
+
+
+def fresh_process_bleu(model_dir, sources_gz, references_gz) -> float:
+  """Loads the SavedModel in a new process, translates the sources with its
+  text signature and scores them with sacrebleu itself."""
+  script = textwrap.dedent(f'''
+      import gzip, json, sacrebleu, tensorflow as tf
+      read = lambda p: [l.rstrip('\\n') for l in gzip.open(p, 'rt')]
+      src, ref = read({str(sources_gz)!r}), read({str(references_gz)!r})
+      fn = tf.saved_model.load({str(model_dir)!r}).signatures['translate']
+      out = [t.decode() for t in fn(text=tf.constant(src))['translation'].numpy()]
+      print(json.dumps(sacrebleu.corpus_bleu(out, [ref]).score))
+  ''')
+  result = subprocess.run([sys.executable, '-c', script], capture_output=True,
+                          text=True, check=True)
+  return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def cli_command(data_dir, runs_dir, *args) -> List[str]:

@@ -11,12 +11,12 @@ import os
 import pathlib
 import subprocess
 import sys
-import textwrap
 
 import pytest
 
 from conftest import E2E_HPARAMS as HPARAMS
 from conftest import damaged_copy
+from conftest import fresh_process_bleu
 from conftest import run_cli
 from nmt_tfx.components.serving import publish_lock
 from nmt_tfx.components.serving import server_config
@@ -122,17 +122,9 @@ def test_served_model_in_fresh_process_matches_reported_bleu(first_run,
   with its text signature, score with sacrebleu itself: same BLEU."""
   runs_dir, _, _ = first_run
   serving, entries = serving_entries(runs_dir)
-  script = textwrap.dedent(f'''
-      import gzip, json, sacrebleu, tensorflow as tf
-      read = lambda p: [l.rstrip('\\n') for l in gzip.open(p, 'rt')]
-      src, ref = read({str(e2e_data_dir / 'val.en.gz')!r}), read({str(e2e_data_dir / 'val.de.gz')!r})
-      fn = tf.saved_model.load({str(serving / entries[0])!r}).signatures['translate']
-      out = [t.decode() for t in fn(text=tf.constant(src))['translation'].numpy()]
-      print(json.dumps(sacrebleu.corpus_bleu(out, [ref]).score))
-  ''')
-  result = subprocess.run([sys.executable, '-c', script], capture_output=True,
-                          text=True, check=True)
-  fresh_bleu = json.loads(result.stdout.strip().splitlines()[-1])
+  fresh_bleu = fresh_process_bleu(serving / entries[0],
+                                  e2e_data_dir / 'val.en.gz',
+                                  e2e_data_dir / 'val.de.gz')
   assert fresh_bleu == pytest.approx(
       latest_report(runs_dir)['scores']['eval']['bleu'], abs=1e-9)
 

@@ -252,6 +252,43 @@ def evaluate(examples: Examples, candidate_dir: str, serving_dir: str,
   return verdict, result
 
 
+def write_blessing(blessing: ModelBlessing, verdict: blessing_lib.Verdict,
+                   result: dict, model_uri: str) -> None:
+  """The BLESSED or NOT_BLESSED marker file and the blessing's properties.
+  On Kubeflow nothing creates the artifact's directory beforehand."""
+  tf.io.gfile.makedirs(blessing.uri)
+  marker = 'BLESSED' if verdict.blessed else 'NOT_BLESSED'
+  with tf.io.gfile.GFile(os.path.join(blessing.uri, marker), 'w') as f:
+    f.write(verdict.reason + '\n')
+  split = result['blessing_split']
+  blessing.set_int_custom_property('blessed', int(verdict.blessed))
+  blessing.set_string_custom_property('reason', verdict.reason)
+  blessing.set_string_custom_property('decided_by', verdict.decided_by)
+  if verdict.p_value is not None:
+    blessing.set_float_custom_property('p_value', verdict.p_value)
+  if result['infra_validation']:
+    blessing.set_string_custom_property('infra_validation',
+                                        result['infra_validation']['reason'])
+  blessing.set_string_custom_property('current_model', model_uri)
+  blessing.set_string_custom_property('blessing_split', split)
+  if result['language_pair']:
+    blessing.set_string_custom_property('language_pair',
+                                        result['language_pair'])
+  blessing.set_float_custom_property('bleu', result['scores'][split]['bleu'])
+  if result['production']:
+    # The production version this verdict was made against, compared or not
+    # (the Pusher publishes only while it is still production).
+    blessing.set_string_custom_property('baseline_model', result['production'])
+    blessing.set_int_custom_property(
+        'baseline_version', int(os.path.basename(result['production'])))
+  if result['production_scores']:
+    blessing.set_float_custom_property(
+        'baseline_bleu', result['production_scores'][split]['bleu'])
+  if result['production_error']:
+    blessing.set_string_custom_property('production_error',
+                                        result['production_error'])
+
+
 @component
 def BleuEvaluator(examples: InputArtifact[Examples],
                   model: InputArtifact[Model],
@@ -291,35 +328,7 @@ def BleuEvaluator(examples: InputArtifact[Examples],
   result['training'] = read_training_summary(model_run)
   paths = report.write(result, evaluation.uri)
 
-  marker = 'BLESSED' if verdict.blessed else 'NOT_BLESSED'
-  with tf.io.gfile.GFile(os.path.join(blessing.uri, marker), 'w') as f:
-    f.write(verdict.reason + '\n')
-  blessing.set_int_custom_property('blessed', int(verdict.blessed))
-  blessing.set_string_custom_property('reason', verdict.reason)
-  blessing.set_string_custom_property('decided_by', verdict.decided_by)
-  if verdict.p_value is not None:
-    blessing.set_float_custom_property('p_value', verdict.p_value)
-  blessing.set_string_custom_property('infra_validation',
-                                      result['infra_validation']['reason'])
-  blessing.set_string_custom_property('current_model', model.uri)
-  blessing.set_string_custom_property('blessing_split', blessing_split)
-  if result['language_pair']:
-    blessing.set_string_custom_property('language_pair',
-                                        result['language_pair'])
-  blessing.set_float_custom_property(
-      'bleu', result['scores'][blessing_split]['bleu'])
-  if result['production']:
-    # The production version this verdict was made against, compared or not
-    # (the Pusher publishes only while it is still production).
-    blessing.set_string_custom_property('baseline_model', result['production'])
-    blessing.set_int_custom_property(
-        'baseline_version', int(os.path.basename(result['production'])))
-  if result['production_scores']:
-    blessing.set_float_custom_property(
-        'baseline_bleu', result['production_scores'][blessing_split]['bleu'])
-  if result['production_error']:
-    blessing.set_string_custom_property('production_error',
-                                        result['production_error'])
+  write_blessing(blessing, verdict, result, model.uri)
   evaluation.set_string_custom_property('report',
                                        paths[report.REPORT_MARKDOWN])
   evaluation.set_string_custom_property('report_html',

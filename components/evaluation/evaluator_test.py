@@ -89,6 +89,39 @@ def test_model_run_is_an_optional_input():
   assert spec.INPUTS['model_run'].type is standard_artifacts.ModelRun
 
 
+@pytest.mark.parametrize('production', [None, 40.0])
+def test_write_blessing_creates_the_directory_and_records_the_verdict(
+    tmp_path, production):
+  """As on Kubeflow, where nothing creates the output directory first."""
+  artifact = standard_artifacts.ModelBlessing()
+  artifact.uri = str(tmp_path / 'BleuEvaluator' / 'blessing')
+  verdict = (blessing.Verdict(False, 'significantly below production',
+                              blessing.PAIRED_BOOTSTRAP, 0.01) if production
+             else blessing.Verdict(True, 'clears the floor'))
+  result = {'blessing_split': 'test', 'scores': {'test': {'bleu': 30.0}},
+            'production': '/serving/1' if production else None,
+            'production_scores': ({'test': {'bleu': production}}
+                                  if production else None),
+            'production_error': None, 'language_pair': 'en-de',
+            'infra_validation': {'reason': 'loads'}}
+  evaluator.write_blessing(artifact, verdict, result, '/root/Trainer/model')
+  marker = 'BLESSED' if verdict.blessed else 'NOT_BLESSED'
+  assert (tmp_path / 'BleuEvaluator' / 'blessing' / marker).read_text() == (
+      verdict.reason + '\n')
+  assert artifact.get_int_custom_property('blessed') == int(verdict.blessed)
+  assert artifact.get_string_custom_property('reason') == verdict.reason
+  assert artifact.get_float_custom_property('bleu') == 30.0
+  assert artifact.get_string_custom_property('language_pair') == 'en-de'
+  assert artifact.get_string_custom_property('current_model') == (
+      '/root/Trainer/model')
+  assert artifact.has_custom_property('baseline_bleu') == bool(production)
+  if production:
+    assert artifact.get_float_custom_property('baseline_bleu') == production
+    assert artifact.get_string_custom_property('baseline_model') == '/serving/1'
+    assert artifact.get_int_custom_property('baseline_version') == 1
+    assert artifact.get_float_custom_property('p_value') == 0.01
+
+
 def write_examples(directory, splits) -> standard_artifacts.Examples:
   """An ExampleGen-shaped Examples artifact: split -> [(source, target)]."""
   examples = standard_artifacts.Examples()

@@ -333,6 +333,7 @@ def write(result: dict, directory: str) -> Dict[str, str]:
   contents = {REPORT_JSON: json.dumps(result, indent=2, ensure_ascii=False),
               REPORT_MARKDOWN: to_markdown(result, list(pngs)),
               REPORT_HTML: to_html(result, pngs), **pngs}
+  tf.io.gfile.makedirs(directory)
   paths = {}
   for name, content in contents.items():
     paths[name] = os.path.join(directory, name)

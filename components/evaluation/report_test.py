@@ -4,6 +4,7 @@ import base64
 import dataclasses
 import html.parser
 import json
+import pathlib
 import re
 
 import pytest
@@ -203,6 +204,15 @@ def test_writes_html_markdown_json_and_pngs(tmp_path, production, training):
   infra = next(t for t in parsed.tables if t[0][0] == 'batch size')
   assert infra == [['batch size', 'requests', 'p50 (ms)', 'p95 (ms)'],
                    ['1', '10', '21.0', '30.6'], ['64', '10', '410.0', '455.5']]
+
+
+def test_write_creates_the_report_directory(tmp_path):
+  """As on Kubeflow, where nothing creates the output directory first."""
+  directory = tmp_path / 'BleuEvaluator' / 'evaluation'
+  result = make_result(False, False)
+  paths = report.write(result, str(directory))
+  assert json.loads((directory / 'report.json').read_text()) == result
+  assert all(pathlib.Path(path).parent == directory for path in paths.values())
 
 
 def test_report_json_of_an_older_evaluator_still_renders(tmp_path):

@@ -52,6 +52,8 @@ def DataValidationGate(anomalies: InputArtifact[ExampleAnomalies],
     raise DataValidationError(
         'the data does not match the schema (schemas/schema.pbtxt):\n  ' +
         '\n  '.join(problems))
+  # On Kubeflow nothing creates the output directory (LocalDagRunner does).
+  tf.io.gfile.makedirs(validated_schema.uri)
   tf.io.gfile.copy(os.path.join(schema.uri, SCHEMA_FILE),
                    os.path.join(validated_schema.uri, SCHEMA_FILE),
                    overwrite=True)
