@@ -162,7 +162,8 @@ def test_worse_model_is_not_pushed(runs, run, why):
   _, tasks = runs[run]
   worse = report(tasks)
   assert not worse['blessed']
-  assert 'is below the floor' in worse['reason']
+  assert 'is significantly below production' in worse['reason']
+  assert worse['decided_by'] == 'paired bootstrap'
   assert worse['production_scores']['test']['bleu'] >= FLOOR
   assert worse['production'] == str(runs['serving'] /
                                     versions(runs['serving'])[0])

@@ -266,10 +266,9 @@ def test_exports_reloads_and_warm_starts(tiny_transform, tmp_path):
       tf.tensor_scatter_nd_update(model.project.bias, [[EOS]], [-30.0]))
   sentences = ['A man is riding a bike.', '', 'Two dogs play.']
   translator = export.Translator(model, output, hparams, codec, preprocessing)
-  # Eagerly (what the signatures trace), at the exported beam size.
-  expected = [t.decode() for t in translator._translate(  # pylint: disable=protected-access
-      tf.constant(sentences), hparams.beam_size,
-      hparams.length_penalty)['translation'].numpy()]
+  # In memory, before saving, at the exported beam size.
+  expected = [t.decode() for t in translator.translate(
+      tf.constant(sentences))['translation'].numpy()]
   assert expected[1] == '' and expected[0] and expected[2], expected
 
   export_dir = str(tmp_path / 'export')
