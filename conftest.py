@@ -134,20 +134,27 @@ def tiny_transform(tmp_path_factory) -> pathlib.Path:
                        TINY_PREPROCESSING)
 
 
+def train_tiny(transform_dir: pathlib.Path, export_dir: pathlib.Path,
+               train_steps: int = 20, **hparams):
+  """Trains a tiny model on run_transform's output and exports it."""
+  from nmt_tfx.components.model import trainer  # pylint: disable=g-import-not-at-top
+  return trainer.train_and_export(
+      train_files=str(transform_dir / 'data*'),
+      eval_files=str(transform_dir / 'data*'),
+      transform_output=str(transform_dir / 'transform'),
+      serving_model_dir=str(export_dir), log_dir=None,
+      train_steps=train_steps, eval_steps=1, custom_config=dict(
+          dict(embedding_dim=16, encoder_units=16, decoder_units=32,
+               attention_units=16, batch_tokens=64, steps_per_epoch=20,
+               validation_bleu=False),   # seq2seq_test covers it
+          **hparams))
+
+
 @pytest.fixture(scope='session')
 def tiny_export(tiny_transform, tmp_path_factory) -> pathlib.Path:
   """A real exported Translator, briefly trained (its outputs are not good)."""
-  from nmt_tfx.components.model import trainer  # pylint: disable=g-import-not-at-top
   export_dir = tmp_path_factory.mktemp('export') / 'model'
-  trainer.train_and_export(
-      train_files=str(tiny_transform / 'data*'),
-      eval_files=str(tiny_transform / 'data*'),
-      transform_output=str(tiny_transform / 'transform'),
-      serving_model_dir=str(export_dir), log_dir=None, train_steps=20,
-      eval_steps=1, custom_config=dict(
-          embedding_dim=16, encoder_units=16, decoder_units=32,
-          attention_units=16, batch_tokens=64, steps_per_epoch=20,
-          validation_bleu=False))    # seq2seq_test covers it
+  train_tiny(tiny_transform, export_dir)
   return export_dir
 
 

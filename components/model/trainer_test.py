@@ -38,17 +38,11 @@ def test_bfloat16_trains_and_decodes_with_float32_losses_and_scores():
 
 def test_a_run_whose_loss_diverges_exports_nothing(tiny_transform, tmp_path):
   import pytest  # pylint: disable=g-import-not-at-top
+  from conftest import train_tiny  # pylint: disable=g-import-not-at-top
   export_dir = tmp_path / 'export'
   with pytest.raises(trainer.TrainingDiverged,
                      match=r'loss became NaN or infinite at step \d+; nothing '
                      'was exported'):
-    trainer.train_and_export(
-        train_files=str(tiny_transform / 'data*'),
-        eval_files=str(tiny_transform / 'data*'),
-        transform_output=str(tiny_transform / 'transform'),
-        serving_model_dir=str(export_dir), log_dir=None, train_steps=40,
-        eval_steps=1, custom_config=dict(
-            embedding_dim=8, encoder_units=8, decoder_units=16,
-            attention_units=8, batch_tokens=64, steps_per_epoch=20,
-            validation_bleu=False, learning_rate=float('inf')))
+    train_tiny(tiny_transform, export_dir, train_steps=40,
+               learning_rate=float('inf'))
   assert not export_dir.exists()   # so the Pusher has nothing to push
