@@ -55,7 +55,7 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
                       'when the vocabularies match')
 
 
-def _json_fields(text: str, flag: str, kind: type) -> Dict[str, Any]:
+def json_fields(text: str, flag: str, kind: type) -> Dict[str, Any]:
   """The JSON object `text`, whose keys must be fields of `kind`."""
   try:
     value = json.loads(text)
@@ -89,11 +89,11 @@ def overrides_from_flags(args: argparse.Namespace) -> Dict[str, Any]:
         {'subword_vocab_size': args.vocab_size} if tokenizer == 'wordpiece'
         else {'source_vocab_size': args.vocab_size,
               'target_vocab_size': args.vocab_size})
-  preprocessing.update(_json_fields(args.preprocessing, '--preprocessing',
-                                    PreprocessingConfig))
+  preprocessing.update(json_fields(args.preprocessing, '--preprocessing',
+                                   PreprocessingConfig))
   if preprocessing:
     overrides['preprocessing'] = preprocessing
-  hparams = _json_fields(args.hparams, '--hparams', HParams)
+  hparams = json_fields(args.hparams, '--hparams', HParams)
   if hparams:
     overrides['hparams'] = hparams
   return overrides

@@ -214,13 +214,8 @@ def data_stats(store) -> List[dict]:
   examples = max(produced, key=lambda a: a.id)
   splits = artifact_utils.decode_split_names(
       examples.properties['split_names'].string_value)
-  found = []
-  for split in splits:
-    path = example_gen.stats_path(examples.uri, split)
-    if os.path.exists(path):
-      with open(path) as f:
-        found.append(json.load(f))
-  return found
+  return [stats for stats in (example_gen.read_stats(examples.uri, split)
+                               for split in splits) if stats]
 
 
 def format_data_stats(stats: dict) -> str:

@@ -142,7 +142,7 @@ def load_production(serving_dir: str) -> Production:
 def run_language_pair(examples: Examples, split: str) -> Optional[str]:
   """'en-de' from ExampleGen's record of the split (None if it has none)."""
   stats = example_gen.read_stats(examples.uri, split)
-  return (f"{stats['source_lang']}-{stats['target_lang']}"
+  return (example_gen.language_pair(stats['source_lang'], stats['target_lang'])
           if stats and 'source_lang' in stats else None)
 
 
@@ -203,8 +203,8 @@ def evaluate(examples: Examples, candidate_dir: str, serving_dir: str,
   pair = run_language_pair(examples, blessing_split)
   mismatch = language_pair_mismatch(model_dir.latest_version_dir(serving_dir),
                                     pair)
-  production = (load_production(serving_dir) if mismatch is None else
-                Production(model_dir.latest_version_dir(serving_dir)))
+  production = (Production(model_dir.latest_version_dir(serving_dir))
+                if mismatch else load_production(serving_dir))
   baseline_scores: Optional[Dict[str, bleu.Scores]] = None
   baseline_hypotheses: Dict[str, List[str]] = {}
   if production.translate:

@@ -27,9 +27,7 @@ from typing import List, Optional, Sequence, Tuple
 
 from nmt_tfx.components.serving import contract
 
-# TF Serving's fixed name (export.py writes it; not imported from there, so
-# the fresh process loads no model code).
-WARMUP_FILE = os.path.join('assets.extra', 'tf_serving_warmup_requests')
+WARMUP_FILE = contract.WARMUP_FILE   # export.py writes it
 SERVING_TAG = 'serve'
 REQUIRED_SIGNATURES = {
     contract.TRANSLATE_SIGNATURE: (

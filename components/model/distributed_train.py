@@ -44,14 +44,13 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 def config_from_args(args: argparse.Namespace):
   """The pipeline configuration the flags name (configs.merge)."""
+  from nmt_tfx.components.model.hparams import HParams  # pylint: disable=g-import-not-at-top
   from nmt_tfx.pipeline import configs  # pylint: disable=g-import-not-at-top
+  from nmt_tfx.pipeline import flags  # pylint: disable=g-import-not-at-top
   if args.config not in configs.CONFIGS:
     raise configs.ConfigError(f'--config: unknown {args.config!r}; known: '
                               f'{", ".join(sorted(configs.CONFIGS))}')
-  try:
-    hparams = json.loads(args.hparams)
-  except json.JSONDecodeError as e:
-    raise configs.ConfigError(f'--hparams: not JSON ({e})') from None
+  hparams = flags.json_fields(args.hparams, '--hparams', HParams)
   return configs.merge(configs.CONFIGS[args.config], {
       'hparams': hparams, **{k: v for k, v in {
           'train_steps': args.train_steps,

@@ -56,9 +56,9 @@ from nmt_tfx.components.serving.contract import SCORE_OUTPUT
 from nmt_tfx.components.serving.contract import TEXT_INPUT
 from nmt_tfx.components.serving.contract import TRANSLATE_SIGNATURE
 from nmt_tfx.components.serving.contract import TRANSLATION_OUTPUT
+from nmt_tfx.components.serving.contract import WARMUP_FILE
 from nmt_tfx.components.text import vocabulary
 
-WARMUP_FILE = os.path.join('assets.extra', 'tf_serving_warmup_requests')
 WARMUP_SENTENCES = ('A man is riding a bike.',
                     'Two young children play with a red ball in the snow.', '')
 # Outputs of Translator.attention.
