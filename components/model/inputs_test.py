@@ -1,4 +1,5 @@
 """The Trainer's input pipeline on small synthetic transformed files."""
+import collections
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -160,8 +161,14 @@ def test_file_order_is_shuffled_every_pass(tmp_path):
   plan = inputs.BatchPlan([], [8], 100, 0.0, 0)
   passes = [tuple(s[:, 0]) for s, _, _ in _batches(files, hparams, plan,
                                                     True, 4)]
-  assert len(set(passes)) > 1 and all(sorted(p) == list(range(4, 12))
-                                      for p in passes)
+  # Training interleaves non-deterministically (read_records), so a record
+  # may cross into a neighbouring batch at a pass boundary: every file is
+  # read once a pass, give or take that one record, in an order that changes
+  # from pass to pass.
+  assert len(set(passes)) > 1
+  counts = collections.Counter(v for p in passes for v in p)
+  assert sorted(counts) == list(range(4, 12))
+  assert all(abs(n - len(passes)) <= 1 for n in counts.values()), counts
 
 
 @pytest.mark.parametrize('files,workers,policy', [
