@@ -1,17 +1,19 @@
-"""Quality benchmark: a named configuration, trained by the pipeline itself.
+"""Quality benchmark: named configurations, trained by the pipeline itself.
 
   .venv/bin/python -m benchmarks.quality --data-dir ../shared/data/multi30k \
-      --config quality --pairs en-de en-fr
+      --configs default transformer_tiny --pairs en-de en-fr --seeds 1 2
 
-For each language pair it runs the whole local pipeline from raw text
-(`nmt-tfx --config C --source-lang S --target-lang T`), then, in a fresh
-process, translates Multi30k test_2016_flickr with the pushed SavedModel,
-greedy and beam 5 (the `translate_with_options` signature TF Serving serves),
-and scores with sacreBLEU: cased on detokenized text (the default) and with
-lowercase=True (how the published Multi30k numbers are scored). Prints one
-markdown table: configuration, parameters, training wall time, epochs,
-validation BLEU, test BLEU. `--reuse-run` rebuilds the table from finished
-runs in --runs-dir.
+For each language pair, configuration and seed it runs the whole local
+pipeline from raw text (`nmt-tfx --config C --source-lang S --target-lang T
+--hparams '{"seed": N}'`), one run after another so each has the machine to
+itself; then, in a fresh process, it translates Multi30k test_2016_flickr
+with the pushed SavedModel, greedy and beam 5 (the `translate_with_options`
+signature TF Serving serves), and scores with sacreBLEU: cased on detokenized
+text (the default) and with lowercase=True (how the published Multi30k
+numbers are scored). Prints one markdown table, a row a run, side by side:
+pipeline wall time, training time, steps and epochs, parameters, validation
+BLEU, test BLEU greedy and beam 5, cased and lowercased. `--reuse-run`
+rebuilds the table from finished runs in --runs-dir.
 """
 import argparse
 import gzip
@@ -29,6 +31,11 @@ from benchmarks import stages  # pylint: disable=g-import-not-at-top,wrong-impor
 TEST_STEM = 'test_2016_flickr'
 
 
+def _runs_dir(args, config: str, seed: int) -> str:
+  """Where the run of one configuration and seed keeps its outputs."""
+  return os.path.join(args.runs_dir, f'{config}-seed{seed}')
+
+
 def _run_dir(runs_dir: str, pair: str) -> str:
   return os.path.join(runs_dir, f'nmt-{pair}')
 
@@ -39,17 +46,35 @@ def _read(data_dir: str, lang: str):
     return [line.rstrip('\n') for line in f]
 
 
-def run_pipeline(args, pair: str) -> float:
+def run_pipeline(args, pair: str, config: str, seed: int) -> float:
   source, target = pair.split('-')
   cmd = [os.path.join(os.path.dirname(sys.executable), 'nmt-tfx'),
-         '--config', args.config, '--data-dir', args.data_dir,
+         '--config', config, '--data-dir', args.data_dir,
          '--source-lang', source, '--target-lang', target,
-         '--runs-dir', args.runs_dir, '--beam-profile', 'in-memory',
+         '--runs-dir', _runs_dir(args, config, seed),
+         '--hparams', json.dumps({'seed': seed}),
          *(['--train-steps', str(args.train_steps)] if args.train_steps else [])]
   print(f'[quality] {" ".join(cmd)}', file=sys.stderr, flush=True)
   start = time.time()
   subprocess.run(cmd, check=True)
-  return time.time() - start
+  wall = time.time() - start
+  with open(_wall_file(args, pair, config, seed), 'w') as f:
+    json.dump({'wall_s': wall}, f)
+  return wall
+
+
+def _wall_file(args, pair: str, config: str, seed: int) -> str:
+  return os.path.join(_run_dir(_runs_dir(args, config, seed), pair),
+                      'benchmark_wall.json')
+
+
+def _wall(args, pair: str, config: str, seed: int):
+  """The pipeline's wall time recorded by run_pipeline, or None."""
+  path = _wall_file(args, pair, config, seed)
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    return json.load(f)['wall_s']
 
 
 def score_stage(args) -> dict:
@@ -92,23 +117,25 @@ def score_stage(args) -> dict:
   return result
 
 
-def _score(args, pair: str) -> dict:
+def _score(args, pair: str, config: str, seed: int) -> dict:
   cmd = stages.command('benchmarks.quality', '--stage', 'score',
                        '--pair', pair, '--data-dir', args.data_dir,
-                       '--runs-dir', args.runs_dir, '--config', args.config)
-  return stages.run(cmd, f'scoring {pair}')
+                       '--runs-dir', _runs_dir(args, config, seed))
+  return stages.run(cmd, f'scoring {pair} {config} seed {seed}')
 
 
 def format_table(rows) -> str:
-  lines = ['| pair | config | params | pipeline wall | training | steps '
-           '(epochs) | val BLEU | test BLEU greedy | test BLEU beam 5 '
-           '| test BLEU beam 5, lowercased | chrF |', '|' + ' --- |' * 11]
+  lines = ['| pair | config | seed | params | pipeline wall | training '
+           '| steps (epochs) | val BLEU | test greedy | test greedy, lc '
+           '| test beam 5 | test beam 5, lc | chrF |', '|' + ' --- |' * 13]
   for r in rows:
     lines.append(
-        f"| {r['pair']} | {r['config']} | {r['params'] / 1e6:.1f}M "
-        f"| {r.get('wall_s', float('nan')) / 60:.0f} min "
-        f"| {r['fit_s'] / 60:.0f} min | {r['steps']:,} ({r['epochs']}) "
+        f"| {r['pair']} | {r['config']} | {r.get('seed', 1)} "
+        f"| {r['params'] / 1e6:.1f}M "
+        f"| {r.get('wall_s', float('nan')) / 60:.1f} min "
+        f"| {r['fit_s'] / 60:.1f} min | {r['steps']:,} ({r['epochs']}) "
         f"| {r['val_bleu']:.2f} | {r['beam1']['bleu']:.2f} "
+        f"| {r['beam1']['bleu_lowercase']:.2f} "
         f"| {r['beam5']['bleu']:.2f} | {r['beam5']['bleu_lowercase']:.2f} "
         f"| {r['beam5']['chrf']:.1f} |")
   lines.append(f"\nsacreBLEU: `{rows[0]['signature']}` (and lc: yes); "
@@ -121,9 +148,11 @@ def main(argv=None) -> int:
   parser = argparse.ArgumentParser(
       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument('--data-dir', required=True)
-  parser.add_argument('--config', default='quality',
-                      help='named configuration (pipeline/configs.py)')
+  parser.add_argument('--configs', nargs='+', default=['default'],
+                      help='named configurations (pipeline/configs.py)')
   parser.add_argument('--pairs', nargs='+', default=['en-de', 'en-fr'])
+  parser.add_argument('--seeds', nargs='+', type=int, default=[1],
+                      help='a run for each (HParams.seed)')
   parser.add_argument('--train-steps', type=int, default=None)
   parser.add_argument('--runs-dir', default=None)
   parser.add_argument('--reuse-run', action='store_true')
@@ -139,12 +168,16 @@ def main(argv=None) -> int:
       prefix='nmt-quality-'))
   rows = []
   for pair in args.pairs:
-    wall = None if args.reuse_run else run_pipeline(args, pair)
-    row = {'pair': pair, 'config': args.config, **_score(args, pair)}
-    if wall:
-      row['wall_s'] = wall
-    rows.append(row)
-    print(format_table(rows), flush=True)
+    for config in args.configs:
+      for seed in args.seeds:
+        wall = (_wall(args, pair, config, seed) if args.reuse_run
+                else run_pipeline(args, pair, config, seed))
+        row = {'pair': pair, 'config': config, 'seed': seed,
+               **_score(args, pair, config, seed)}
+        if wall:
+          row['wall_s'] = wall
+        rows.append(row)
+        print(format_table(rows), flush=True)
   if args.json:
     with open(args.json, 'w') as f:
       json.dump(rows, f, indent=1)

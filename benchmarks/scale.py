@@ -247,7 +247,7 @@ def stage_train(args) -> dict:
   output = tft.TFTransformOutput(graph)
   files = _newest(f'{root}/transformed_examples/*') + '/Split-train/*'
   preprocessing = preprocessing_lib.load_config(graph)  # what Transform ran with
-  hparams = configs.CONFIGS['default'].hparams
+  hparams = configs.CONFIGS['lstm'].hparams
   tf.keras.utils.set_random_seed(hparams.seed)
   start = time.time()
   plan = inputs.plan_batches(files, hparams, preprocessing)

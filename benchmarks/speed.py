@@ -2,7 +2,7 @@
 
   .venv/bin/python -m benchmarks.speed --data-dir ../shared/data/multi30k
 
-Runs the default pipeline once (Multi30k en->de), then, each in a fresh
+Runs the `lstm` pipeline once (Multi30k en->de), then, each in a fresh
 process so peak memory is per measurement:
   peak      the matmul FLOP/s TensorFlow reaches on this machine (f32, bf16)
   train     steady-state training tokens/s of the project's Trainer model
@@ -101,7 +101,7 @@ def _training_setup(args, bucketed: bool = True):
   from nmt_tfx.components.text import codecs  # pylint: disable=g-import-not-at-top
   from nmt_tfx.components import preprocessing as preprocessing_lib  # pylint: disable=g-import-not-at-top
   from nmt_tfx.pipeline import configs  # pylint: disable=g-import-not-at-top
-  hparams = configs.CONFIGS['default'].hparams
+  hparams = configs.CONFIGS['lstm'].hparams
   if args.precision != 'float32':
     hparams = dataclasses.replace(hparams, precision=args.precision)
   run = RunArtifacts(_run_dir(args))
@@ -293,7 +293,7 @@ def main(argv=None) -> int:
                       help='smoke run: tiny pipeline, few steps and sentences')
   parser.add_argument('--json', help='also write all results here')
   parser.add_argument('--stage', choices=sorted(STAGES), help=argparse.SUPPRESS)
-  parser.add_argument('--pipeline-config', default='default', help=argparse.SUPPRESS)
+  parser.add_argument('--pipeline-config', default='lstm', help=argparse.SUPPRESS)
   parser.add_argument('--impl', default='project', help=argparse.SUPPRESS)
   parser.add_argument('--precision', default='float32', help=argparse.SUPPRESS)
   parser.add_argument('--warmup', type=int, default=50, help=argparse.SUPPRESS)

@@ -103,8 +103,8 @@ def test_runtime_parameters_with_defaults(compiled):
   assert defaults['data_dir'] == 'gs://b/multi30k'
   assert defaults['language_pair'] == 'en-de'
   assert defaults['bleu_floor'] == 5.0 and defaults['significance_level'] == 0.05
-  assert json.loads(defaults['train_args']) == {'num_steps': 3000,
-                                                'splits': ['train']}
+  assert json.loads(defaults['train_args']) == {
+      'num_steps': configs.CONFIGS['default'].train_steps, 'splits': ['train']}
   assert declared['bleu_floor']['parameterType'] == 'NUMBER_DOUBLE'
   # ... and each one reaches the component property it names.
   for name, target in pipeline.RUNTIME_PARAMETERS.items():

@@ -1,7 +1,8 @@
 """Every knob of the pipeline, in one place.
 
-`PipelineConfig` holds what a run needs; `CONFIGS` names the configurations
-that ship with the project (``default`` is the README's main job).
+`PipelineConfig` holds what a run needs (its field defaults describe the
+word-level LSTM, `lstm`); `CONFIGS` names the configurations that ship with
+the project (``default`` is the README's main job).
 """
 import dataclasses
 import os
@@ -128,16 +129,72 @@ def merge(config: PipelineConfig, overrides: Mapping[str, Any],
                         f' known: {", ".join(SPLITS)}')
     overrides['split_stems'] = {**config.split_stems,
                                 **overrides['split_stems']}
-  return dataclasses.replace(config, **overrides)
+  return check_consistent(dataclasses.replace(config, **overrides), where)
 
+
+def check_consistent(config: PipelineConfig,
+                     where: str = 'config') -> PipelineConfig:
+  """`config`, if its settings can work together; else ConfigError."""
+  hparams, preprocessing = config.hparams, config.preprocessing
+  if hparams.share_embeddings:
+    if hparams.model != 'transformer':
+      raise ConfigError(f'{where}: share_embeddings is a Transformer option, '
+                        f'not one of model {hparams.model!r}')
+    if not (preprocessing.tokenizer == 'wordpiece'
+            and preprocessing.joint_vocabulary):
+      raise ConfigError(
+          f'{where}: share_embeddings needs one joint vocabulary for both '
+          "languages (tokenizer 'wordpiece', joint_vocabulary true); got "
+          f'tokenizer {preprocessing.tokenizer!r}, joint_vocabulary '
+          f'{preprocessing.joint_vocabulary}. Set share_embeddings false to '
+          'use two vocabularies')
+  return config
+
+
+# Transformer-Tiny (Wu et al., ACL 2021), the best published recipe for
+# small data such as Multi30k: 4+4 pre-norm layers of size 128, feed-forward
+# 256, 4 heads, dropout 0.3, label smoothing 0.1; one joint WordPiece
+# vocabulary of 10k whose embedding matrix is shared by source, target and
+# output (2.5M parameters); Adam at a peak of 0.005, warm-up then 1/sqrt(step).
+# Per token it is cheap: many passes over the data fit in a CPU budget.
+TINY_PREPROCESSING = PreprocessingConfig(tokenizer='wordpiece',
+                                         subword_vocab_size=10000)
+TRANSFORMER_TINY = HParams(
+    model='transformer', transformer_layers=4, transformer_heads=4,
+    transformer_dim=128, transformer_ff_dim=256, share_embeddings=True,
+    dropout=0.3, label_smoothing=0.1, learning_rate=5e-3, lr_schedule='rsqrt',
+    warmup_steps=500, batch_tokens=4096, steps_per_epoch=200)
 
 CONFIGS: Dict[str, PipelineConfig] = {
-    # The README's main job: Multi30k En->De, about 15 minutes on 2 CPU cores.
-    'default': PipelineConfig(),
-    # The quality benchmark's attention LSTM (benchmarks/quality.py): WordPiece
-    # subwords, a wider model, label smoothing, cosine decay, weights chosen by
-    # validation BLEU with checkpoint averaging. About 35 min of training on
-    # 2 CPU cores (the budget of the peer comparison in the README).
+    # The README's main job: Multi30k En->De in about 15 minutes on 2 CPU
+    # cores. Transformer-Tiny for 1,600 updates of 4,096 tokens (about 22
+    # passes over Multi30k), weights chosen by validation BLEU every 200.
+    'default': PipelineConfig(preprocessing=TINY_PREPROCESSING,
+                              hparams=TRANSFORMER_TINY, train_steps=1600),
+    # The same recipe for about 35 minutes of training on 2 CPU cores (the
+    # budget of the peer comparison in benchmarks/README.md): 5,000 updates,
+    # a longer warm-up, the last 5 checkpoints averaged.
+    'transformer_tiny': PipelineConfig(
+        preprocessing=TINY_PREPROCESSING,
+        hparams=dataclasses.replace(TRANSFORMER_TINY, warmup_steps=1000,
+                                    average_last_checkpoints=5),
+        train_steps=5000),
+    # The recipe as published: updates of about 8k tokens, 2,000 warm-up
+    # steps, 8,000 updates (about 140 passes), the last 10 checkpoints
+    # averaged. About 1 h 50 min of training on 2 CPU cores.
+    'long': PipelineConfig(
+        preprocessing=TINY_PREPROCESSING,
+        hparams=dataclasses.replace(TRANSFORMER_TINY, batch_tokens=8192,
+                                    warmup_steps=2000,
+                                    average_last_checkpoints=10),
+        train_steps=8000),
+    # The word-level attention LSTM (BiLSTM encoder, 4.9M parameters) that
+    # PipelineConfig's own defaults describe: the model the speed and scale
+    # benchmarks measure.
+    'lstm': PipelineConfig(),
+    # The quality benchmark's attention LSTM: WordPiece subwords, a wider
+    # model, label smoothing, cosine decay, weights chosen by validation BLEU
+    # with checkpoint averaging. About 35 min of training on 2 CPU cores.
     'quality': PipelineConfig(
         preprocessing=PreprocessingConfig(tokenizer='wordpiece',
                                           subword_vocab_size=8000),
@@ -147,11 +204,9 @@ CONFIGS: Dict[str, PipelineConfig] = {
                         warmup_steps=200, steps_per_epoch=500,
                         average_last_checkpoints=3),
         train_steps=6000),
-    # The Transformer option (components/model/transformer.py) on the default
-    # data path: 3+3 pre-norm layers, 4 heads, size 256, feed-forward 1024,
-    # tied target embeddings; warm-up then 1/sqrt(step) decay and label
-    # smoothing, as Transformers want. A training step costs about 1.8x the
-    # default LSTM's on 2 CPU cores.
+    # A wider Transformer (components/model/transformer.py) on word-level
+    # vocabularies: 3+3 pre-norm layers, 4 heads, size 256, feed-forward 1024,
+    # tied target embeddings.
     'transformer': PipelineConfig(
         hparams=HParams(model='transformer', transformer_layers=3,
                         transformer_heads=4, transformer_dim=256,

@@ -27,15 +27,27 @@ def test_split_stems_and_languages_by_flag():
 
 
 def test_tokenizer_and_vocabulary_size_by_flag():
-  words = config_of('--vocab-size', '32000').preprocessing
+  words = config_of('--config', 'lstm', '--vocab-size', '32000').preprocessing
   assert (words.tokenizer, words.source_vocab_size,
           words.target_vocab_size) == ('word', 32000, 32000)
-  pieces = config_of('--tokenizer', 'wordpiece', '--vocab-size', '16000')
+  pieces = config_of('--config', 'lstm', '--tokenizer', 'wordpiece',
+                     '--vocab-size', '16000')
   assert pieces.preprocessing.subword_vocab_size == 16000
   assert pieces.preprocessing.source_vocab_size == 20000  # untouched
-  # The quality configuration already uses WordPiece.
-  assert config_of('--config', 'quality', '--vocab-size', '4000'
-                   ).preprocessing.subword_vocab_size == 4000
+  # The default and quality configurations already use WordPiece.
+  for name in ('default', 'quality'):
+    assert config_of('--config', name, '--vocab-size', '4000'
+                     ).preprocessing.subword_vocab_size == 4000
+
+
+@pytest.mark.parametrize('flags', [
+    ['--tokenizer', 'word'],
+    ['--preprocessing', '{"joint_vocabulary": false}'],
+    ['--config', 'lstm', '--hparams', '{"share_embeddings": true}']])
+def test_shared_embeddings_without_one_joint_vocabulary_are_refused(flags):
+  # Refused before any stage runs, not when the Trainer builds the model.
+  with pytest.raises(configs.ConfigError, match='share_embeddings'):
+    config_of(*flags)
 
 
 def test_json_overrides_merge_into_the_named_configuration():
@@ -69,3 +81,8 @@ def test_merge_refuses_unknown_settings_at_every_level():
   with pytest.raises(configs.ConfigError, match='split_stems: unknown dev'):
     configs.merge(base, {'split_stems': {'dev': 'newsdev'}})
   assert configs.merge(base, {}) == base
+
+
+def test_every_named_configuration_is_consistent():
+  for name, config in configs.CONFIGS.items():
+    assert configs.check_consistent(config, name) is config

@@ -18,6 +18,9 @@ class HParams:
   transformer_dim: int = 256      # embeddings and every sublayer's output.
   transformer_ff_dim: int = 1024  # the feed-forward sublayers' hidden size.
   tie_target_embeddings: bool = True  # output projection = target embedding^T.
+  # One embedding matrix for source and target (and, tied, the output
+  # projection): needs one joint vocabulary (wordpiece, joint_vocabulary).
+  share_embeddings: bool = False
   dropout: float = 0.2
   # Keras dtype policy: 'float32', 'mixed_bfloat16' (CPUs with AVX512-BF16,
   # TPUs) or 'mixed_float16' (GPUs; Keras adds loss scaling).

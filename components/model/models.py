@@ -19,5 +19,8 @@ def create(source_vocab_size: int, target_vocab_size: int, hparams: HParams,
   if hparams.model not in MODELS:
     raise ValueError(f'unknown model {hparams.model!r}: choose one of '
                      f'{", ".join(repr(name) for name in MODELS)}')
+  if hparams.share_embeddings and hparams.model != 'transformer':
+    raise ValueError('share_embeddings is a Transformer option; '
+                     f'model {hparams.model!r} has its own embeddings')
   return MODELS[hparams.model](source_vocab_size, target_vocab_size, hparams,
                                **kwargs)

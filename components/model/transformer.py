@@ -35,7 +35,10 @@ class TransformerSeq2Seq(token_steps.TokenSteps, tf.keras.Model):
   Args:
     source_vocab_size, target_vocab_size: int.
     hparams: `HParams`; reads transformer_layers, transformer_heads,
-      transformer_dim, transformer_ff_dim, tie_target_embeddings and dropout.
+      transformer_dim, transformer_ff_dim, tie_target_embeddings,
+      share_embeddings (one [V, D] matrix embeds source and target, and with
+      tie_target_embeddings projects the outputs too: three-way tying, which
+      needs equal vocabularies) and dropout.
   """
 
   def __init__(self, source_vocab_size: int, target_vocab_size: int,
@@ -49,13 +52,23 @@ class TransformerSeq2Seq(token_steps.TokenSteps, tf.keras.Model):
                        'even transformer_dim (sinusoidal positions)')
     stack = (hp.transformer_layers, hp.transformer_heads, hp.transformer_dim,
              hp.transformer_ff_dim, hp.dropout)
-    self.source_embedding = layers.PositionalEmbedding(
-        source_vocab_size, hp.transformer_dim, hp.dropout,
-        name='source_embedding')
+    if hp.share_embeddings:
+      if source_vocab_size != target_vocab_size:
+        raise ValueError(
+            'share_embeddings needs one joint vocabulary for both languages '
+            f'(source {source_vocab_size} ids, target {target_vocab_size}): '
+            "use tokenizer 'wordpiece' with joint_vocabulary")
+      self.source_embedding = self.target_embedding = (
+          layers.PositionalEmbedding(source_vocab_size, hp.transformer_dim,
+                                     hp.dropout, name='shared_embedding'))
+    else:
+      self.source_embedding = layers.PositionalEmbedding(
+          source_vocab_size, hp.transformer_dim, hp.dropout,
+          name='source_embedding')
+      self.target_embedding = layers.PositionalEmbedding(
+          target_vocab_size, hp.transformer_dim, hp.dropout,
+          name='target_embedding')
     self.encoder = layers.Encoder(*stack, name='encoder')
-    self.target_embedding = layers.PositionalEmbedding(
-        target_vocab_size, hp.transformer_dim, hp.dropout,
-        name='target_embedding')
     self.decoder = layers.Decoder(*stack, name='decoder')
     self.tie_target_embeddings = hp.tie_target_embeddings
     if hp.tie_target_embeddings:

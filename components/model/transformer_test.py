@@ -77,6 +77,40 @@ def test_decode_steps_equal_teacher_forcing(tie):
   np.testing.assert_allclose(expected_attention[1, :, 2:], 0.0, atol=1e-7)
 
 
+def test_shared_embeddings_are_one_matrix_for_source_target_and_output():
+  tf.keras.utils.set_random_seed(3)
+  hparams = dataclasses.replace(SMALL, share_embeddings=True)
+  model = transformer.TransformerSeq2Seq(40, 40, hparams)
+  model(_inputs())
+  separate = _model(dataclasses.replace(SMALL), seed=3)
+  embeddings = [v for v in model.trainable_variables if 'embedding' in v.name]
+  assert len(embeddings) == 1 and embeddings[0].shape == (40, 16)
+  assert (sum(np.prod(v.shape) for v in separate.trainable_variables)
+          - sum(np.prod(v.shape) for v in model.trainable_variables)) == 30 * 16
+  # The shared matrix is what embeds the source: changing it changes the
+  # logits through the encoder as well as the decoder and the projection.
+  token = int(SOURCE[2, 0])   # in row 2's source only
+  before = _logits(model)
+  # Not a constant shift: the final layer norm's outputs sum to 0.
+  embeddings[0][token].assign(embeddings[0][token] + np.linspace(-1, 1, 16))
+  after = _logits(model)
+  others = np.arange(40) != token
+  assert not np.allclose(before[2][:, others], after[2][:, others])
+  # Rows 0 and 1 see the change only in the token's own logit (the output
+  # projection).
+  np.testing.assert_allclose(before[:2][..., others], after[:2][..., others],
+                             atol=1e-5)
+  assert not np.allclose(before[:2][..., token], after[:2][..., token])
+
+
+def test_shared_embeddings_refuse_two_vocabularies_and_the_lstm():
+  with pytest.raises(ValueError, match='joint vocabulary'):
+    transformer.TransformerSeq2Seq(
+        30, 40, dataclasses.replace(SMALL, share_embeddings=True))
+  with pytest.raises(ValueError, match='Transformer option'):
+    models.create(30, 30, HParams(share_embeddings=True))
+
+
 def test_causal_a_later_target_token_does_not_change_earlier_logits():
   model = _model()
   changed = tf.tensor_scatter_nd_update(TARGET, [[0, 3], [2, 3]], [20, 21])
