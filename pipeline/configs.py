@@ -157,8 +157,8 @@ def check_consistent(config: PipelineConfig,
 # vocabulary of 10k whose embedding matrix is shared by source, target and
 # output (2.5M parameters); Adam at a peak of 0.005, warm-up then 1/sqrt(step).
 # Per token it is cheap: many passes over the data fit in a CPU budget.
-TINY_PREPROCESSING = PreprocessingConfig(tokenizer='wordpiece',
-                                         subword_vocab_size=10000)
+SUBWORDS_10K = PreprocessingConfig(tokenizer='wordpiece',
+                                   subword_vocab_size=10000)
 TRANSFORMER_TINY = HParams(
     model='transformer', transformer_layers=4, transformer_heads=4,
     transformer_dim=128, transformer_ff_dim=256, share_embeddings=True,
@@ -169,13 +169,13 @@ CONFIGS: Dict[str, PipelineConfig] = {
     # The README's main job: Multi30k En->De in about 15 minutes on 2 CPU
     # cores. Transformer-Tiny for 1,600 updates of 4,096 tokens (about 22
     # passes over Multi30k), weights chosen by validation BLEU every 200.
-    'default': PipelineConfig(preprocessing=TINY_PREPROCESSING,
+    'default': PipelineConfig(preprocessing=SUBWORDS_10K,
                               hparams=TRANSFORMER_TINY, train_steps=1600),
     # The same recipe for about 35 minutes of training on 2 CPU cores (the
     # budget of the peer comparison in benchmarks/README.md): 5,000 updates,
     # a longer warm-up, the last 5 checkpoints averaged.
     'transformer_tiny': PipelineConfig(
-        preprocessing=TINY_PREPROCESSING,
+        preprocessing=SUBWORDS_10K,
         hparams=dataclasses.replace(TRANSFORMER_TINY, warmup_steps=1000,
                                     average_last_checkpoints=5),
         train_steps=5000),
@@ -183,7 +183,7 @@ CONFIGS: Dict[str, PipelineConfig] = {
     # steps, 8,000 updates (about 140 passes), the last 10 checkpoints
     # averaged. About 1 h 50 min of training on 2 CPU cores.
     'long': PipelineConfig(
-        preprocessing=TINY_PREPROCESSING,
+        preprocessing=SUBWORDS_10K,
         hparams=dataclasses.replace(TRANSFORMER_TINY, batch_tokens=8192,
                                     warmup_steps=2000,
                                     average_last_checkpoints=10),
