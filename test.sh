@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up the Python 3.10 environment (first time: ~2 min) and runs the test
-# suite, the slow end-to-end pipeline tests included (~14 min on 2 cores).
+# suite, the slow end-to-end pipeline tests included (~15 min on 2 cores).
 # Tests read Multi30k from $NMT_MULTI30K_DIR, ../shared/data/multi30k or
 # data/multi30k, and download it (SHA256-verified) to data/multi30k if none has
 # it; $NMT_MULTI30K_URL names a mirror.
