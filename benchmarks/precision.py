@@ -16,7 +16,6 @@ difference as none.
 import argparse
 import dataclasses
 import functools
-import glob
 import os
 import sys
 import time
@@ -24,14 +23,9 @@ import time
 os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
+from benchmarks import stages  # pylint: disable=g-import-not-at-top,wrong-import-position
+
 PRECISIONS = ('float32', 'mixed_bfloat16')
-
-
-def _newest(pattern: str) -> str:
-  found = sorted(glob.glob(pattern), key=os.path.getmtime)
-  if not found:
-    raise FileNotFoundError(f'{pattern}: nothing there; run the pipeline first')
-  return found[-1]
 
 
 class Setup:
@@ -43,8 +37,8 @@ class Setup:
     from nmt_tfx.components.model import inputs  # pylint: disable=g-import-not-at-top
     from nmt_tfx.components.text import codecs  # pylint: disable=g-import-not-at-top
     transform = os.path.join(run_dir, 'root', 'Transform')
-    graph = _newest(f'{transform}/transform_graph/*')
-    examples = _newest(f'{transform}/transformed_examples/*')
+    graph = stages.newest(f'{transform}/transform_graph/*')
+    examples = stages.newest(f'{transform}/transformed_examples/*')
     self.train_files = os.path.join(examples, 'Split-train', '*')
     eval_files = os.path.join(examples, 'Split-eval', '*')
     self.preprocessing = preprocessing.load_config(graph)

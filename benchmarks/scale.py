@@ -220,12 +220,7 @@ def stage_sentencepiece(args) -> dict:
           'seconds': time.time() - start, 'pieces': pieces}
 
 
-def _newest(pattern: str) -> str:
-  import glob  # pylint: disable=g-import-not-at-top
-  found = sorted(glob.glob(pattern), key=os.path.getmtime)
-  if not found:
-    raise FileNotFoundError(pattern)
-  return found[-1]
+_newest = stages.newest
 
 
 def stage_train(args) -> dict:

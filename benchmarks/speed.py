@@ -34,12 +34,7 @@ SEED_BATCH_SENTENCES = 64   # the seed-style baseline's (tutorial's) batch
 from benchmarks import stages  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
-def _newest(pattern: str) -> str:
-  import glob  # pylint: disable=g-import-not-at-top
-  found = sorted(glob.glob(pattern), key=os.path.getmtime)
-  if not found:
-    raise FileNotFoundError(pattern)
-  return found[-1]
+_newest = stages.newest
 
 
 class RunArtifacts:

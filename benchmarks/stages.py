@@ -12,6 +12,16 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULT = 'RESULT '  # prefix of the one JSON line a stage prints
 
 
+def newest(pattern: str) -> str:
+  """The most recently modified path matching `pattern` (a run's newest
+  artifact of a kind); FileNotFoundError if there is none."""
+  import glob  # pylint: disable=g-import-not-at-top
+  found = sorted(glob.glob(pattern), key=os.path.getmtime)
+  if not found:
+    raise FileNotFoundError(f'{pattern}: nothing there; run the pipeline first')
+  return found[-1]
+
+
 def report(result: dict) -> None:
   """What a stage prints last."""
   print(RESULT + json.dumps(result), flush=True)
