@@ -19,7 +19,7 @@ LayerKeyValues = Tuple[layers.KeyValue, ...]
 class TransformerEncoded(NamedTuple):
   """What `encode` returns besides the cross-attention keys; batch first."""
   mask: tf.Tensor          # [B, S] bool, False on source padding
-  state: LayerKeyValues    # the decoder's initial cache: [B, 0, D] each
+  state: LayerKeyValues    # the decoder's initial cache: [B, H, 0, D/H] each
 
 
 class TransformerSeq2Seq(token_steps.TokenSteps, tf.keras.Model):
@@ -30,7 +30,7 @@ class TransformerSeq2Seq(token_steps.TokenSteps, tf.keras.Model):
   `output_logits(decoder_outputs(inputs))` (see token_steps.py).
   `encode` and `decode_step` are what autoregressive decoding uses: the
   decoder state is a cache of each layer's self-attention keys and values
-  ([N, t, D] each after t tokens), so a step computes only the new position.
+  ([N, H, t, D / H] each after t tokens), so a step computes only the new position.
 
   Args:
     source_vocab_size, target_vocab_size: int.
@@ -109,7 +109,8 @@ class TransformerSeq2Seq(token_steps.TokenSteps, tf.keras.Model):
   def encode(self, source_ids: tf.Tensor
              ) -> Tuple[TransformerEncoded, LayerKeyValues]:
     """[B, S] -> (mask and empty decoder cache, each decoder layer's
-    cross-attention keys and values of the memory, [B, S, D] each).
+    cross-attention keys and values of the memory, [B, H, S, D / H]
+    each).
 
     For a built model (called once, as training or warm_start._build do).
     """
@@ -127,7 +128,7 @@ class TransformerSeq2Seq(token_steps.TokenSteps, tf.keras.Model):
     The token's position is the cache length. PAD and BOS are never
     generated: their log-probability is -1e9 below the rest.
     """
-    position = tf.shape(state[0][0])[1]
+    position = tf.shape(state[0][0])[2]
     x = self.target_embedding(token_ids[:, tf.newaxis], start=position,
                               training=False)
     hidden, weights, state = self.decoder(

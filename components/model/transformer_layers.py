@@ -13,7 +13,9 @@ from typing import Optional, Sequence, Tuple
 
 import tensorflow as tf
 
-# Keys and values of one attention, each [B, K, D] (heads merged).
+# Keys and values of one attention, each [B, H, K, D / H]: split into heads
+# once, when computed, so a decoding step neither splits the cached keys
+# again nor the encoder memory's.
 KeyValue = Tuple[tf.Tensor, tf.Tensor]
 
 _MASKED = -1e9   # the score of a masked key; float32 only.
@@ -102,17 +104,19 @@ class MultiHeadAttention(tf.keras.layers.Layer):
   Call arguments:
     query: [B, T, D].
     memory: [B, M, D] or None; projected here to keys and values.
-    cache: `KeyValue` ([B, C, D] each) or None: keys and values projected
-      before (`key_value`). With `memory` too, the memory's keys and values
-      are appended to the cache (incremental self-attention); alone, they are
-      the keys and values (cross-attention with precomputed memory).
+    cache: `KeyValue` ([B, H, C, D / H] each) or None: keys and values
+      projected before (`key_value`). With `memory` too, the memory's keys
+      and values are appended to the cache (incremental self-attention);
+      alone, they are the keys and values (cross-attention with precomputed
+      memory).
     mask: bool [B or 1, T or 1, K] or None, True where a query may attend a
       key; K = C + M.
     training: bool.
 
   Returns:
     output [B, T, D] (compute dtype), weights float32 [B, H, T, K], and the
-    keys and values attended (`KeyValue`, [B, K, D] each: the new cache).
+    keys and values attended (`KeyValue`, [B, H, K, D / H] each: the new
+    cache).
   """
 
   def __init__(self, num_heads: int, dim: int, dropout: float, **kwargs):
@@ -128,9 +132,15 @@ class MultiHeadAttention(tf.keras.layers.Layer):
     self.dropout = tf.keras.layers.Dropout(dropout)
 
   def key_value(self, memory: tf.Tensor) -> KeyValue:
-    """memory [B, M, D] -> keys, values [B, M, D]; computed once per sentence
-    for cross-attention."""
-    return self.key_dense(memory), self.value_dense(memory)
+    """memory [B, M, D] -> keys, values [B, H, M, D / H]; computed once per
+    sentence for cross-attention."""
+    return (self._split_heads(self.key_dense(memory)),
+            self._split_heads(self.value_dense(memory)))
+
+  def empty_cache(self, batch_size, dtype) -> KeyValue:
+    """Keys and values of no position: [B, H, 0, D / H] each."""
+    empty = tf.zeros([batch_size, self.num_heads, 0, self.head_dim], dtype)
+    return empty, empty
 
   def _split_heads(self, x):
     """[B, L, D] -> [B, H, L, D / H]."""
@@ -147,17 +157,17 @@ class MultiHeadAttention(tf.keras.layers.Layer):
     else:
       keys, values = self.key_value(memory)
       if cache is not None:
-        keys = tf.concat([cache[0], keys], axis=1)
-        values = tf.concat([cache[1], values], axis=1)
+        keys = tf.concat([cache[0], keys], axis=2)
+        values = tf.concat([cache[1], values], axis=2)
     q = self._split_heads(self.query_dense(query))
     q *= tf.cast(self.head_dim ** -0.5, q.dtype)
-    scores = tf.cast(tf.matmul(q, self._split_heads(keys), transpose_b=True),
+    scores = tf.cast(tf.matmul(q, keys, transpose_b=True),
                      tf.float32)                                # [B, H, T, K]
     if mask is not None:
       scores = tf.where(mask[:, tf.newaxis], scores, _MASKED)
     weights = tf.nn.softmax(scores, axis=-1)
     dropped = self.dropout(tf.cast(weights, q.dtype), training=training)
-    context = tf.matmul(dropped, self._split_heads(values))     # [B, H, T, D/H]
+    context = tf.matmul(dropped, values)                        # [B, H, T, D/H]
     context = tf.transpose(context, [0, 2, 1, 3])
     shape = tf.shape(context)
     context = tf.reshape(context,
@@ -242,15 +252,16 @@ class DecoderLayer(EncoderLayer):
     x: [B, T, D], the last T target positions.
     memory_mask: bool [B, S], False on source padding.
     memory: [B, S, D], the encoder output; or else
-    memory_key_value: `KeyValue` [B, S, D] each, its cross-attention keys
-      and values, computed before (`cross_attention.key_value`).
-    cache: `KeyValue` [B, C, D] each or None: the self-attention keys and
-      values of the C positions before x.
+    memory_key_value: `KeyValue` [B, H, S, D / H] each, its cross-attention
+      keys and values, computed before (`cross_attention.key_value`).
+    cache: `KeyValue` [B, H, C, D / H] each or None: the self-attention keys
+      and values of the C positions before x.
     training: bool.
 
   Returns:
     output [B, T, D], cross-attention weights float32 [B, H, T, S], and the
-    self-attention cache extended by x (`KeyValue`, [B, C + T, D] each).
+    self-attention cache extended by x (`KeyValue`, [B, H, C + T, D / H]
+    each).
   """
 
   def __init__(self, num_heads: int, dim: int, ff_dim: int, dropout: float,
@@ -263,13 +274,15 @@ class DecoderLayer(EncoderLayer):
   def call(self, x, memory_mask, memory=None,  # pylint: disable=arguments-differ
            memory_key_value: Optional[KeyValue] = None, cache=None,
            training=False):
-    length = tf.shape(x)[1]
-    cached = 0 if cache is None else tf.shape(cache[0])[1]
+    if cache is not None and x.shape[1] == 1:
+      causal = None   # one new position: it may see every cached one
+    else:
+      length = tf.shape(x)[1]
+      cached = 0 if cache is None else tf.shape(cache[0])[2]
+      causal = causal_mask(length, cached + length)[tf.newaxis]
     h = self.self_attention_norm(x)
-    update, _, cache = self.self_attention(
-        h, memory=h, cache=cache,
-        mask=causal_mask(length, cached + length)[tf.newaxis],
-        training=training)
+    update, _, cache = self.self_attention(h, memory=h, cache=cache,
+                                           mask=causal, training=training)
     x += self.dropout(update, training=training)
     update, weights, _ = self.cross_attention(
         self.cross_attention_norm(x), memory=memory, cache=memory_key_value,
@@ -318,7 +331,7 @@ class Decoder(tf.keras.layers.Layer):
     memory_mask: bool [B, S], False on source padding.
     memory: [B, S, D], the encoder output; or else
     memory_key_values: one `KeyValue` per layer (`memory_key_values`).
-    cache: one `KeyValue` per layer ([B, C, D] each) or None.
+    cache: one `KeyValue` per layer ([B, H, C, D / H] each) or None.
     training: bool.
 
   Returns:
@@ -329,7 +342,6 @@ class Decoder(tf.keras.layers.Layer):
   def __init__(self, num_layers: int, num_heads: int, dim: int, ff_dim: int,
                dropout: float, **kwargs):
     super().__init__(**kwargs)
-    self.dim = dim
     self.stack = [DecoderLayer(num_heads, dim, ff_dim, dropout,
                                name=f'layer_{i}') for i in range(num_layers)]
     self.norm = _layer_norm('norm')
@@ -343,9 +355,9 @@ class Decoder(tf.keras.layers.Layer):
 
   def empty_cache(self, batch_size, dtype) -> Tuple[KeyValue, ...]:
     """Each layer's self-attention keys and values for no position:
-    [B, 0, D] each."""
-    empty = tf.zeros([batch_size, 0, self.dim], dtype)
-    return tuple((empty, empty) for _ in self.stack)
+    [B, H, 0, D / H] each."""
+    return tuple(layer.self_attention.empty_cache(batch_size, dtype)
+                 for layer in self.stack)
 
   def call(self, x, memory_mask, memory=None,
            memory_key_values: Optional[Sequence[KeyValue]] = None,

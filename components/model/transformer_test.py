@@ -67,7 +67,10 @@ def test_decode_steps_equal_teacher_forcing(tie):
     log_probs, state, attention = model.decode_step(TARGET[:, t], state,
                                                     encoded, keys)
     assert log_probs.dtype == tf.float32 and log_probs.shape == (batch, vocab)
-    assert [k.shape[1] for k, _ in state] == [t + 1, t + 1]
+    # Heads split once: [N, H, t + 1, D / H] for keys and values.
+    assert [k.shape for k, _ in state] == [
+        (batch, SMALL.transformer_heads, t + 1,
+         SMALL.transformer_dim // SMALL.transformer_heads)] * 2
     np.testing.assert_allclose(_generated(log_probs),
                                _generated(expected[:, t]), atol=1e-4)
     np.testing.assert_allclose(attention, expected_attention[:, t], atol=1e-5)
