@@ -220,9 +220,6 @@ def stage_sentencepiece(args) -> dict:
           'seconds': time.time() - start, 'pieces': pieces}
 
 
-_newest = stages.newest
-
-
 def stage_train(args) -> dict:
   """The Trainer's input on a run's transformed examples: batches/s of the
   streaming input pipeline alone, then training tokens/s of the default
@@ -238,9 +235,9 @@ def stage_train(args) -> dict:
   from nmt_tfx.components.text import codecs  # pylint: disable=g-import-not-at-top
   from nmt_tfx.pipeline import configs  # pylint: disable=g-import-not-at-top
   root = os.path.join(args.runs_dir, '*', 'root', 'Transform')
-  graph = _newest(f'{root}/transform_graph/*')
+  graph = stages.newest(f'{root}/transform_graph/*')
   output = tft.TFTransformOutput(graph)
-  files = _newest(f'{root}/transformed_examples/*') + '/Split-train/*'
+  files = stages.newest(f'{root}/transformed_examples/*') + '/Split-train/*'
   preprocessing = preprocessing_lib.load_config(graph)  # what Transform ran with
   hparams = configs.CONFIGS['lstm'].hparams
   tf.keras.utils.set_random_seed(hparams.seed)

@@ -34,22 +34,20 @@ SEED_BATCH_SENTENCES = 64   # the seed-style baseline's (tutorial's) batch
 from benchmarks import stages  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
-_newest = stages.newest
-
-
 class RunArtifacts:
   """Where a finished local run keeps what the stages need."""
 
   def __init__(self, run_dir: str):
     root = os.path.join(run_dir, 'root')
-    self.transform_graph = _newest(f'{root}/Transform/transform_graph/*')
-    examples = _newest(f'{root}/Transform/transformed_examples/*')
+    self.transform_graph = stages.newest(f'{root}/Transform/transform_graph/*')
+    examples = stages.newest(f'{root}/Transform/transformed_examples/*')
     self.train_files = f'{examples}/Split-train/*'
-    self.model = _newest(f'{root}/Trainer/model/*/Format-Serving')
-    self.model_run = _newest(f'{root}/Trainer/model_run/*')
-    self.report = _newest(f'{root}/BleuEvaluator/evaluation/*/report.json')
-    self.raw_test = _newest(f'{root}/ParallelTextExampleGen/examples/*') + \
-        '/Split-test'
+    self.model = stages.newest(f'{root}/Trainer/model/*/Format-Serving')
+    self.model_run = stages.newest(f'{root}/Trainer/model_run/*')
+    self.report = stages.newest(
+        f'{root}/BleuEvaluator/evaluation/*/report.json')
+    self.raw_test = stages.newest(
+        f'{root}/ParallelTextExampleGen/examples/*') + '/Split-test'
 
 
 # ----------------------------------------------------------------- stages ---

@@ -30,7 +30,8 @@ class TransformerSeq2Seq(token_steps.TokenSteps, tf.keras.Model):
   `output_logits(decoder_outputs(inputs))` (see token_steps.py).
   `encode` and `decode_step` are what autoregressive decoding uses: the
   decoder state is a cache of each layer's self-attention keys and values
-  ([N, H, t, D / H] each after t tokens), so a step computes only the new position.
+  ([N, H, t, D / H] each after t tokens), so a step computes only the new
+  position.
 
   Args:
     source_vocab_size, target_vocab_size: int.
