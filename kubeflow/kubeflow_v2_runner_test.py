@@ -53,6 +53,11 @@ def executor(document, task):
   return document['deploymentSpec']['executors'][label]
 
 
+def trainer_custom_config(document):
+  return json.loads(document['root']['dag']['tasks']['Trainer']['inputs'][
+      'parameters']['custom_config']['runtimeValue']['constant'])
+
+
 def test_parses_as_pipeline_spec_with_every_component(compiled):
   _, document = compiled
   spec = pipeline_spec_pb2.PipelineSpec()
@@ -115,9 +120,17 @@ def test_runtime_parameters_with_defaults(compiled):
 
 def test_trainer_warm_starts_from_the_serving_dir(compiled):
   _, document = compiled
-  config = json.loads(document['root']['dag']['tasks']['Trainer']['inputs'][
-      'parameters']['custom_config']['runtimeValue']['constant'])
-  assert config['warm_start_from'] == 'gs://b/serving/nmt-en-de'
+  assert trainer_custom_config(document)['warm_start_from'] == (
+      'gs://b/serving/nmt-en-de')
+
+
+def test_warm_start_off_compiles_to_a_trainer_without_a_source(tmp_path):
+  path = kubeflow_v2_runner.compile_pipeline(
+      dataclasses.replace(CONFIG, warm_start=False),
+      output=str(tmp_path / 'cold.yaml'), **ARGS)
+  with open(path) as f:
+    config = trainer_custom_config(yaml.safe_load(f))
+  assert config['warm_start_from'] is None
 
 
 def test_trainer_image_gpus_and_beam_profile_are_configurable(tmp_path):
