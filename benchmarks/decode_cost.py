@@ -3,8 +3,10 @@
   .venv/bin/python -m benchmarks.decode_cost --configs default quality
 
 What TF Serving spends on a batch, without the text ends: encode a batch of
-B source sentences of S tokens, expanded to K hypotheses each, then L
-`decode_step`s over the B x K hypotheses, each followed by the reordering of
+B source sentences of S tokens once, copy each one's state to its K
+hypotheses, then L `decode_step`s over the B x K hypotheses in one
+tf.while_loop traced for any batch and length (as the exported signatures
+are), each followed by the reordering of
 the decoder state that beam search does when hypotheses change parents (its
 cost depends on the model: an LSTM's state is a vector per hypothesis, a
 Transformer's every cached key and value). The rest of
@@ -12,8 +14,9 @@ Transformer's every cached key and value). The rest of
 is left out.
 Random weights and a fixed number of steps, so the models are compared at
 equal output lengths: a trained model's lengths depend on its training.
-Prints a markdown table: milliseconds a batch and a sentence (median of
---repeats after one traced call).
+Prints a markdown table: milliseconds a batch and a sentence (median over
+--repeats rounds, after one traced call), and each configuration's cost
+against the first one's timed in the same round.
 """
 import argparse
 import os
@@ -25,11 +28,13 @@ os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 
-def measure(config_name: str, vocab_size: int, batch: int, beam: int,
-            source_length: int, steps: int, repeats: int) -> dict:
-  """Milliseconds for one batch: encode + `steps` decode steps."""
+def build_decoder(config_name: str, vocab_size: int, batch: int, beam: int,
+                  source_length: int, steps: int):
+  """-> (decode, source, parameters): decode(source) runs encode + `steps`
+  decode steps of the configuration's model, traced once."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from nmt_tfx.components.data import features  # pylint: disable=g-import-not-at-top
+  from nmt_tfx.components.model import decoding  # pylint: disable=g-import-not-at-top
   from nmt_tfx.components.model import trainer  # pylint: disable=g-import-not-at-top
   from nmt_tfx.components.text import vocabulary  # pylint: disable=g-import-not-at-top
   from nmt_tfx.pipeline import configs  # pylint: disable=g-import-not-at-top
@@ -41,16 +46,24 @@ def measure(config_name: str, vocab_size: int, batch: int, beam: int,
   model({features.SOURCE_IDS: source,
          features.TARGET_IN: source}, training=False)
 
-  @tf.function
+  # As served: batch and lengths unknown when traced, one tf.while_loop
+  # whose state changes shape every step.
+  @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int64)])
   def decode(source_ids):
-    encoded, keys = model.encode(tf.repeat(source_ids, beam, axis=0))
+    # Each sentence encoded once, then its state copied to its K
+    # hypotheses, as decoding.beam_search does.
+    encoded, keys = tf.nest.map_structure(
+        lambda t: tf.repeat(t, beam, axis=0), model.encode(source_ids))
     state = encoded.state
-    tokens = tf.fill([batch * beam], tf.constant(vocabulary.BOS_ID, tf.int64))
-    total = tf.zeros([batch * beam])
+    hypotheses = tf.shape(source_ids)[0] * beam
+    tokens = tf.fill([hypotheses], tf.constant(vocabulary.BOS_ID, tf.int64))
+    total = tf.zeros([hypotheses])
     # Every hypothesis continues its neighbour in the beam: a full reorder.
-    rows = tf.reshape(tf.roll(tf.reshape(tf.range(batch * beam),
-                                         [batch, beam]), 1, axis=1), [-1])
-    for _ in range(steps):
+    rows = tf.reshape(tf.roll(tf.reshape(tf.range(hypotheses), [-1, beam]),
+                              1, axis=1), [-1])
+    for _ in tf.range(steps):
+      tf.autograph.experimental.set_loop_options(
+          shape_invariants=[(state, decoding.any_shape(state))])
       log_probs, state, _ = model.decode_step(tokens, state, encoded, keys)
       state = tf.nest.map_structure(lambda t: tf.gather(t, rows), state)
       tokens = tf.argmax(log_probs, -1)
@@ -58,27 +71,55 @@ def measure(config_name: str, vocab_size: int, batch: int, beam: int,
     return total
 
   decode(source).numpy()   # traced once
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    decode(source).numpy()
-    times.append(time.perf_counter() - start)
-  batch_ms = 1000 * statistics.median(times)
   params = sum(int(tf.size(v)) for v in model.trainable_variables)
-  return {'config': config_name, 'params': params, 'batch_ms': batch_ms,
-          'sentence_ms': batch_ms / batch}
+  return decode, source, params
+
+
+def measure(config_names, vocab_size: int, batch: int, beam: int,
+            source_length: int, steps: int, repeats: int) -> list:
+  """One row per configuration: milliseconds for one batch (median), and
+  its cost against the first configuration's in the same round (median and
+  range of the rounds' ratios).
+
+  The configurations are timed in turn within each of `repeats` rounds, so
+  a change in the machine's speed (large on shared cores) reaches all of
+  them alike and the ratios hold where the milliseconds drift.
+  """
+  decoders = [build_decoder(name, vocab_size, batch, beam, source_length,
+                            steps) for name in config_names]
+  times = [[] for _ in decoders]
+  for _ in range(repeats):
+    for decode_times, (decode, source, _) in zip(times, decoders):
+      start = time.perf_counter()
+      decode(source).numpy()
+      decode_times.append(time.perf_counter() - start)
+  rows = []
+  for name, decode_times, (_, _, params) in zip(config_names, times,
+                                                decoders):
+    ratios = [t / f for t, f in zip(decode_times, times[0])]
+    batch_ms = 1000 * statistics.median(decode_times)
+    rows.append({'config': name, 'params': params, 'batch_ms': batch_ms,
+                 'sentence_ms': batch_ms / batch,
+                 'ratio': statistics.median(ratios),
+                 'ratio_range': (min(ratios), max(ratios)),
+                 'slower_rounds': sum(r > 1 for r in ratios)})
+  return rows
 
 
 def format_table(rows, args) -> str:
   lines = [f'batch {args.batch} x beam {args.beam}, source {args.source_length}'
            f' tokens, {args.steps} decode steps, vocabulary {args.vocab_size}'
-           f' (median of {args.repeats})', '',
-           '| config | params | ms a batch | ms a sentence | vs first |',
-           '| --- | --- | --- | --- | --- |']
+           f' ({args.repeats} rounds, each configuration once a round)', '',
+           '| config | params | ms a batch (median) | ms a sentence '
+           f'| vs {rows[0]["config"]}, same round: median (range) '
+           '| rounds slower |',
+           '| --- | --- | --- | --- | --- | --- |']
   for r in rows:
+    low, high = r['ratio_range']
     lines.append(f"| {r['config']} | {r['params'] / 1e6:.1f}M "
                  f"| {r['batch_ms']:.0f} | {r['sentence_ms']:.2f} "
-                 f"| {r['sentence_ms'] / rows[0]['sentence_ms']:.2f}x |")
+                 f"| {r['ratio']:.2f}x ({low:.2f}-{high:.2f}) "
+                 f"| {r['slower_rounds']} of {args.repeats} |")
   return '\n'.join(lines)
 
 
@@ -92,11 +133,11 @@ def main(argv=None) -> int:
   parser.add_argument('--source-length', type=int, default=15)
   parser.add_argument('--steps', type=int, default=16,
                       help='decode steps (about a Multi30k German sentence)')
-  parser.add_argument('--repeats', type=int, default=7)
+  parser.add_argument('--repeats', type=int, default=15,
+                      help='rounds')
   args = parser.parse_args(argv)
-  rows = [measure(name, args.vocab_size, args.batch, args.beam,
-                  args.source_length, args.steps, args.repeats)
-          for name in args.configs]
+  rows = measure(args.configs, args.vocab_size, args.batch, args.beam,
+                 args.source_length, args.steps, args.repeats)
   print(format_table(rows, args))
   return 0
 

@@ -106,6 +106,13 @@ def top_k_rows(values: tf.Tensor, k, block: int = 64):
   return tf.cond(k > 1, by_blocks, lambda: tuple(tf.math.top_k(values, k)))
 
 
+def any_shape(nest):
+  """The loop invariant of a nest whose every dimension may change between
+  iterations (batch as sentences settle, cache length as tokens are added)."""
+  return tf.nest.map_structure(
+      lambda t: tf.TensorShape([None] * t.shape.rank), nest)
+
+
 def beam_search(model, source_ids: tf.Tensor, max_length: tf.Tensor,
                 beam_size=1, alpha=0.0) -> Decoded:
   """source_ids [B, S] -> the best of `beam_size` hypotheses per sentence.
@@ -142,10 +149,6 @@ def beam_search(model, source_ids: tf.Tensor, max_length: tf.Tensor,
   finished = tf.zeros([batch, beam_size], tf.bool)
   sequences = tf.zeros([batch, beam_size, 0], tf.int64)             # [A, K, t]
   tokens = tf.fill([batch * beam_size], tf.constant(vocabulary.BOS_ID, tf.int64))
-
-  def any_shape(nest):
-    return tf.nest.map_structure(
-        lambda t: tf.TensorShape([None] * t.shape.rank), nest)
 
   step = tf.constant(0)
   while step < max_length and tf.size(open_sentences) > 0:

@@ -130,12 +130,12 @@ class TransformerSeq2Seq(token_steps.TokenSteps, tf.keras.Model):
     generated: their log-probability is -1e9 below the rest.
     """
     position = tf.shape(state[0][0])[2]
+    # [N, D] through the decoder: one 2-D matmul a projection, no reshapes.
     x = self.target_embedding(token_ids[:, tf.newaxis], start=position,
-                              training=False)
+                              training=False)[:, 0]
     hidden, weights, state = self.decoder(
         x, encoded.mask, memory_key_values=keys, cache=state, training=False)
-    log_probs = decoding.next_token_log_probs(
-        self.output_logits(hidden[:, 0]))
+    log_probs = decoding.next_token_log_probs(self.output_logits(hidden))
     return log_probs, state, tf.reduce_mean(weights, axis=1)[:, 0]
 
   def attention_weights(self, source_ids: tf.Tensor, target_in: tf.Tensor

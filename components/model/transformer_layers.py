@@ -102,8 +102,10 @@ class MultiHeadAttention(tf.keras.layers.Layer):
     dropout: float, dropout rate on the attention weights.
 
   Call arguments:
-    query: [B, T, D].
-    memory: [B, M, D] or None; projected here to keys and values.
+    query: [B, T, D]; or [B, D], one position (T = 1), as a decoding step
+      has: every projection is then one 2-D matmul.
+    memory: [B, M, D] or None (or [B, D] with a [B, D] query); projected
+      here to keys and values.
     cache: `KeyValue` ([B, H, C, D / H] each) or None: keys and values
       projected before (`key_value`). With `memory` too, the memory's keys
       and values are appended to the cache (incremental self-attention);
@@ -114,9 +116,9 @@ class MultiHeadAttention(tf.keras.layers.Layer):
     training: bool.
 
   Returns:
-    output [B, T, D] (compute dtype), weights float32 [B, H, T, K], and the
-    keys and values attended (`KeyValue`, [B, H, K, D / H] each: the new
-    cache).
+    output [B, T, D] ([B, D] for a [B, D] query; compute dtype), weights
+    float32 [B, H, T, K], and the keys and values attended (`KeyValue`,
+    [B, H, K, D / H] each: the new cache).
   """
 
   def __init__(self, num_heads: int, dim: int, dropout: float, **kwargs):
@@ -143,10 +145,21 @@ class MultiHeadAttention(tf.keras.layers.Layer):
     return empty, empty
 
   def _split_heads(self, x):
-    """[B, L, D] -> [B, H, L, D / H]."""
+    """[B, L, D] -> [B, H, L, D / H]; [B, D] -> [B, H, 1, D / H]."""
+    if x.shape.rank == 2:   # one position: a reshape, no transpose
+      return tf.reshape(x, [-1, self.num_heads, 1, self.head_dim])
     shape = tf.shape(x)
     x = tf.reshape(x, [shape[0], shape[1], self.num_heads, self.head_dim])
     return tf.transpose(x, [0, 2, 1, 3])
+
+  def _merge_heads(self, context, rank: int):
+    """[B, H, T, D / H] -> [B, T, D] (rank 3) or, T being 1, [B, D]."""
+    if rank == 2:
+      return tf.reshape(context, [-1, self.num_heads * self.head_dim])
+    context = tf.transpose(context, [0, 2, 1, 3])
+    shape = tf.shape(context)
+    return tf.reshape(context,
+                      [shape[0], shape[1], self.num_heads * self.head_dim])
 
   def call(self, query, memory=None, cache: Optional[KeyValue] = None,
            mask=None, training=False):
@@ -168,15 +181,36 @@ class MultiHeadAttention(tf.keras.layers.Layer):
     weights = tf.nn.softmax(scores, axis=-1)
     dropped = self.dropout(tf.cast(weights, q.dtype), training=training)
     context = tf.matmul(dropped, values)                        # [B, H, T, D/H]
-    context = tf.transpose(context, [0, 2, 1, 3])
-    shape = tf.shape(context)
-    context = tf.reshape(context,
-                         [shape[0], shape[1], self.num_heads * self.head_dim])
+    context = self._merge_heads(context, query.shape.rank)
     return self.output_dense(context), weights, (keys, values)
 
 
-def _layer_norm(name: str) -> tf.keras.layers.LayerNormalization:
-  return tf.keras.layers.LayerNormalization(epsilon=1e-6, name=name)
+class LayerNormalization(tf.keras.layers.LayerNormalization):
+  """Keras's layer normalization over the last axis (epsilon 1e-6,
+  statistics in float32 under mixed precision), callable once built on
+  inputs of any rank: [B, T, D], and a decoding step's [B, D].
+
+  The same variables (gamma, beta [D]) and operations as Keras's own
+  unfused path, which fixes the input rank when built.
+  """
+
+  def __init__(self, **kwargs):
+    super().__init__(axis=-1, epsilon=1e-6, **kwargs)
+
+  def call(self, inputs):
+    inputs = tf.cast(inputs, self.compute_dtype)
+    x = inputs
+    if x.dtype in (tf.float16, tf.bfloat16) and self.dtype == 'float32':
+      x = tf.cast(x, tf.float32)
+    mean, variance = tf.nn.moments(x, [-1], keepdims=True)
+    outputs = tf.nn.batch_normalization(x, mean, variance, offset=self.beta,
+                                        scale=self.gamma,
+                                        variance_epsilon=self.epsilon)
+    return tf.cast(outputs, inputs.dtype)
+
+
+def _layer_norm(name: str) -> LayerNormalization:
+  return LayerNormalization(name=name)
 
 
 class FeedForward(tf.keras.layers.Layer):
@@ -249,7 +283,8 @@ class DecoderLayer(EncoderLayer):
     num_heads, dim, ff_dim, dropout: as `EncoderLayer`.
 
   Call arguments:
-    x: [B, T, D], the last T target positions.
+    x: [B, T, D], the last T target positions; or [B, D], one position
+      (a decoding step).
     memory_mask: bool [B, S], False on source padding.
     memory: [B, S, D], the encoder output; or else
     memory_key_value: `KeyValue` [B, H, S, D / H] each, its cross-attention
@@ -259,8 +294,8 @@ class DecoderLayer(EncoderLayer):
     training: bool.
 
   Returns:
-    output [B, T, D], cross-attention weights float32 [B, H, T, S], and the
-    self-attention cache extended by x (`KeyValue`, [B, H, C + T, D / H]
+    output shaped as x, cross-attention weights float32 [B, H, T, S], and
+    the self-attention cache extended by x (`KeyValue`, [B, H, C + T, D / H]
     each).
   """
 
@@ -274,7 +309,7 @@ class DecoderLayer(EncoderLayer):
   def call(self, x, memory_mask, memory=None,  # pylint: disable=arguments-differ
            memory_key_value: Optional[KeyValue] = None, cache=None,
            training=False):
-    if cache is not None and x.shape[1] == 1:
+    if x.shape.rank == 2 or (cache is not None and x.shape[1] == 1):
       causal = None   # one new position: it may see every cached one
     else:
       length = tf.shape(x)[1]
@@ -327,7 +362,8 @@ class Decoder(tf.keras.layers.Layer):
     num_layers, num_heads, dim, ff_dim, dropout: as `DecoderLayer`.
 
   Call arguments:
-    x: [B, T, D], the embedded target (the last T positions).
+    x: [B, T, D], the embedded target (the last T positions); or [B, D],
+      one position.
     memory_mask: bool [B, S], False on source padding.
     memory: [B, S, D], the encoder output; or else
     memory_key_values: one `KeyValue` per layer (`memory_key_values`).
@@ -335,7 +371,7 @@ class Decoder(tf.keras.layers.Layer):
     training: bool.
 
   Returns:
-    hidden [B, T, D], the last layer's cross-attention weights float32
+    hidden shaped as x, the last layer's cross-attention weights float32
     [B, H, T, S], and the extended cache (a tuple of `KeyValue`s).
   """
 
@@ -400,6 +436,9 @@ class TiedOutputProjection(tf.keras.layers.Layer):
   def call(self, x, embeddings):
     # One 2-D matmul for any rank: tf.einsum('...d,vd->...v') returns wrong
     # values for 2-D x in TF 2.16 (checked in transformer_test.py).
+    if x.shape.rank == 2:   # a decoding step's [N, D]: no reshapes
+      return tf.matmul(x, tf.cast(embeddings, x.dtype),
+                       transpose_b=True) + tf.cast(self.bias, x.dtype)
     flat = tf.reshape(x, [-1, tf.shape(x)[-1]])
     logits = tf.matmul(flat, tf.cast(embeddings, x.dtype), transpose_b=True)
     logits = tf.reshape(logits, tf.concat([tf.shape(x)[:-1], [-1]], 0))

@@ -80,6 +80,38 @@ def test_decode_steps_equal_teacher_forcing(tie):
   np.testing.assert_allclose(expected_attention[1, :, 2:], 0.0, atol=1e-7)
 
 
+def test_layer_normalization_is_keras_s_and_takes_any_rank_once_built():
+  x = tf.random.normal([3, 4, 8], seed=1)
+  ours = layers.LayerNormalization()
+  keras = tf.keras.layers.LayerNormalization(epsilon=1e-6)
+  np.testing.assert_array_equal(ours(x), keras(x))
+  np.testing.assert_allclose(ours(x[:, 0]), keras(x)[:, 0], atol=1e-6)
+  assert [w.name.split('/')[-1] for w in ours.weights] == ['gamma:0', 'beta:0']
+
+
+def test_a_decoding_step_runs_the_decoder_layer_on_one_position_in_2d():
+  """[B, D] in (what decode_step passes), [B, D] out: the same values and
+  cache as the [B, 1, D] form of the same position."""
+  tf.keras.utils.set_random_seed(2)
+  layer = layers.DecoderLayer(num_heads=2, dim=8, ff_dim=16, dropout=0.0)
+  memory = tf.random.normal([3, 5, 8], seed=1)
+  memory_mask = tf.sequence_mask([5, 2, 4], 5)
+  history = tf.random.normal([3, 2, 8], seed=2)
+  _, _, cache = layer(history, memory_mask, memory=memory)
+  x = tf.random.normal([3, 8], seed=3)
+  key_value = layer.cross_attention.key_value(memory)
+  flat, flat_weights, flat_cache = layer(
+      x, memory_mask, memory_key_value=key_value, cache=cache)
+  full, weights, full_cache = layer(
+      x[:, tf.newaxis], memory_mask, memory_key_value=key_value, cache=cache)
+  assert flat.shape == (3, 8)
+  np.testing.assert_allclose(flat, full[:, 0], atol=1e-6)
+  np.testing.assert_allclose(flat_weights, weights, atol=1e-6)
+  for a, b in zip(flat_cache, full_cache):
+    assert a.shape == (3, 2, 3, 4)
+    np.testing.assert_allclose(a, b, atol=1e-6)
+
+
 def test_shared_embeddings_are_one_matrix_for_source_target_and_output():
   tf.keras.utils.set_random_seed(3)
   hparams = dataclasses.replace(SMALL, share_embeddings=True)
