@@ -68,7 +68,7 @@ def describe(config: Optional[ModelConfig]) -> str:
   if config is None:
     return 'no model_config.json (exported before models carried one)'
   h, p = config.hparams, config.preprocessing
-  sizes = (f'{h.transformer_layers}+{h.transformer_layers} layers, d '
+  sizes = (f'{h.transformer_layers}+{h.decoder_layers} layers, d '
            f'{h.transformer_dim}' if h.model == 'transformer' else
            f'emb {h.embedding_dim}, enc {h.encoder_units}, dec '
            f'{h.decoder_units}')

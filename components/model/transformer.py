@@ -35,7 +35,8 @@ class TransformerSeq2Seq(token_steps.TokenSteps, tf.keras.Model):
 
   Args:
     source_vocab_size, target_vocab_size: int.
-    hparams: `HParams`; reads transformer_layers, transformer_heads,
+    hparams: `HParams`; reads transformer_layers (and decoder_layers),
+      transformer_heads,
       transformer_dim, transformer_ff_dim, tie_target_embeddings,
       share_embeddings (one [V, D] matrix embeds source and target, and with
       tie_target_embeddings projects the outputs too: three-way tying, which
@@ -48,11 +49,13 @@ class TransformerSeq2Seq(token_steps.TokenSteps, tf.keras.Model):
     self.source_vocab_size = source_vocab_size
     self.target_vocab_size = target_vocab_size
     hp = hparams
-    if hp.transformer_layers < 1 or hp.transformer_dim % 2:
-      raise ValueError('a Transformer needs transformer_layers >= 1 and an '
-                       'even transformer_dim (sinusoidal positions)')
-    stack = (hp.transformer_layers, hp.transformer_heads, hp.transformer_dim,
-             hp.transformer_ff_dim, hp.dropout)
+    if (hp.transformer_layers < 1 or hp.transformer_decoder_layers < 0
+        or hp.transformer_dim % 2):
+      raise ValueError('a Transformer needs transformer_layers >= 1, '
+                       'transformer_decoder_layers >= 0 and an even '
+                       'transformer_dim (sinusoidal positions)')
+    sizes = (hp.transformer_heads, hp.transformer_dim, hp.transformer_ff_dim,
+             hp.dropout)
     if hp.share_embeddings:
       if source_vocab_size != target_vocab_size:
         raise ValueError(
@@ -69,8 +72,9 @@ class TransformerSeq2Seq(token_steps.TokenSteps, tf.keras.Model):
       self.target_embedding = layers.PositionalEmbedding(
           target_vocab_size, hp.transformer_dim, hp.dropout,
           name='target_embedding')
-    self.encoder = layers.Encoder(*stack, name='encoder')
-    self.decoder = layers.Decoder(*stack, name='decoder')
+    self.encoder = layers.Encoder(hp.transformer_layers, *sizes,
+                                  name='encoder')
+    self.decoder = layers.Decoder(hp.decoder_layers, *sizes, name='decoder')
     self.tie_target_embeddings = hp.tie_target_embeddings
     if hp.tie_target_embeddings:
       self.project = layers.TiedOutputProjection(target_vocab_size,

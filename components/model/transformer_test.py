@@ -51,11 +51,19 @@ def _generated(log_probs):
   return np.asarray(log_probs)[..., BOS + 1:]
 
 
-@pytest.mark.parametrize('tie', [True, False])
-def test_decode_steps_equal_teacher_forcing(tie):
+@pytest.mark.parametrize('tie,encoder_layers,decoder_layers',
+                         [(True, 2, 0), (False, 2, 0), (True, 3, 1)])
+def test_decode_steps_equal_teacher_forcing(tie, encoder_layers,
+                                            decoder_layers):
   """The self-attention cache is right: one token at a time gives what the
-  whole target at once gives, at every position, with padded sources."""
-  model = _model(dataclasses.replace(SMALL, tie_target_embeddings=tie))
+  whole target at once gives, at every position, with padded sources; with
+  the decoder as deep as the encoder, and shallower."""
+  hparams = dataclasses.replace(SMALL, tie_target_embeddings=tie,
+                                transformer_layers=encoder_layers,
+                                transformer_decoder_layers=decoder_layers)
+  model = _model(hparams)
+  assert len(model.encoder.stack) == encoder_layers
+  assert len(model.decoder.stack) == (decoder_layers or encoder_layers)
   logits = tf.constant(_logits(model))
   batch, length, vocab = logits.shape
   expected = tf.reshape(decoding.next_token_log_probs(
@@ -70,7 +78,8 @@ def test_decode_steps_equal_teacher_forcing(tie):
     # Heads split once: [N, H, t + 1, D / H] for keys and values.
     assert [k.shape for k, _ in state] == [
         (batch, SMALL.transformer_heads, t + 1,
-         SMALL.transformer_dim // SMALL.transformer_heads)] * 2
+         SMALL.transformer_dim // SMALL.transformer_heads)
+    ] * hparams.decoder_layers
     np.testing.assert_allclose(_generated(log_probs),
                                _generated(expected[:, t]), atol=1e-4)
     np.testing.assert_allclose(attention, expected_attention[:, t], atol=1e-5)
