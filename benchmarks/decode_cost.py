@@ -20,9 +20,7 @@ against the first one's timed in the same round.
 """
 import argparse
 import os
-import statistics
 import sys
-import time
 
 os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
@@ -79,34 +77,24 @@ def measure(config_names, vocab_size: int, batch: int, beam: int,
             source_length: int, steps: int, repeats: int) -> list:
   """One row per configuration: milliseconds for one batch (median), and
   its cost against the first configuration's in the same round (median and
-  range of the rounds' ratios).
-
-  The configurations are timed in turn within each of `repeats` rounds, so
-  a change in the machine's speed (large on shared cores) reaches all of
-  them alike and the ratios hold where the milliseconds drift.
-  """
+  range of the rounds' ratios; `measure.time_in_turn`)."""
+  from benchmarks import measure as measure_lib  # pylint: disable=g-import-not-at-top
   decoders = [build_decoder(name, vocab_size, batch, beam, source_length,
                             steps) for name in config_names]
-  times = [[] for _ in decoders]
-  for _ in range(repeats):
-    for decode_times, (decode, source, _) in zip(times, decoders):
-      start = time.perf_counter()
-      decode(source).numpy()
-      decode_times.append(time.perf_counter() - start)
+  timed = measure_lib.time_in_turn(
+      [lambda d=d, s=s: d(s).numpy() for d, s, _ in decoders], repeats)
   rows = []
-  for name, decode_times, (_, _, params) in zip(config_names, times,
-                                                decoders):
-    ratios = [t / f for t, f in zip(decode_times, times[0])]
-    batch_ms = 1000 * statistics.median(decode_times)
-    rows.append({'config': name, 'params': params, 'batch_ms': batch_ms,
-                 'sentence_ms': batch_ms / batch,
-                 'ratio': statistics.median(ratios),
-                 'ratio_range': (min(ratios), max(ratios)),
-                 'slower_rounds': sum(r > 1 for r in ratios)})
+  for name, t, (_, _, params) in zip(config_names, timed, decoders):
+    rows.append({'config': name, 'params': params,
+                 'batch_ms': 1000 * t.median_s,
+                 'sentence_ms': 1000 * t.median_s / batch,
+                 'ratio': t.ratio, 'ratio_range': t.ratio_range,
+                 'slower_rounds': t.slower_rounds})
   return rows
 
 
 def format_table(rows, args) -> str:
+  from benchmarks import measure as measure_lib  # pylint: disable=g-import-not-at-top
   lines = [f'batch {args.batch} x beam {args.beam}, source {args.source_length}'
            f' tokens, {args.steps} decode steps, vocabulary {args.vocab_size}'
            f' ({args.repeats} rounds, each configuration once a round)', '',
@@ -115,11 +103,9 @@ def format_table(rows, args) -> str:
            '| rounds slower |',
            '| --- | --- | --- | --- | --- | --- |']
   for r in rows:
-    low, high = r['ratio_range']
     lines.append(f"| {r['config']} | {r['params'] / 1e6:.1f}M "
                  f"| {r['batch_ms']:.0f} | {r['sentence_ms']:.2f} "
-                 f"| {r['ratio']:.2f}x ({low:.2f}-{high:.2f}) "
-                 f"| {r['slower_rounds']} of {args.repeats} |")
+                 + measure_lib.in_turn_cells(r, args.repeats))
   return '\n'.join(lines)
 
 

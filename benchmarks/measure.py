@@ -1,11 +1,13 @@
 """Measuring helpers for the benchmarks: memory, matmul peak, model FLOPs,
-and where the time goes (TensorFlow profiler trace, summed by op type)."""
+timings taken in turn, and where the time goes (TensorFlow profiler trace,
+summed by op type)."""
 import collections
 import glob
 import os
 import resource
+import statistics
 import time
-from typing import Dict, List, NamedTuple, Tuple
+from typing import Callable, Dict, List, NamedTuple, Sequence, Tuple
 
 import tensorflow as tf
 
@@ -36,6 +38,44 @@ def matmul_peak_gflops(dtype=tf.float32, n: int = 2048, chain: int = 10,
     chained(a).numpy()
     best = max(best, 2 * n ** 3 * chain / (time.perf_counter() - start) / 1e9)
   return best
+
+
+class InTurn(NamedTuple):
+  """One callable's times, and against the first callable's."""
+  median_s: float              # seconds a call, median over rounds
+  ratio: float                 # median over rounds of this / the first
+  ratio_range: Tuple[float, float]
+  slower_rounds: int           # rounds where it took longer than the first
+
+
+def time_in_turn(calls: Sequence[Callable[[], object]],
+                 repeats: int) -> List[InTurn]:
+  """Times each call once a round, in turn, for `repeats` rounds (call each
+  once beforehand to trace it). A change in the machine's speed, large on
+  shared cores, then reaches all of them alike: the ratios to the first
+  call, taken round by round, hold where the seconds drift."""
+  times = [[] for _ in calls]
+  for _ in range(repeats):
+    for call_times, call in zip(times, calls):
+      start = time.perf_counter()
+      call()
+      call_times.append(time.perf_counter() - start)
+  results = []
+  for call_times in times:
+    ratios = [t / f for t, f in zip(call_times, times[0])]
+    results.append(InTurn(statistics.median(call_times),
+                          statistics.median(ratios),
+                          (min(ratios), max(ratios)),
+                          sum(r > 1 for r in ratios)))
+  return results
+
+
+def in_turn_cells(row: Dict, repeats: int) -> str:
+  """A table's last two cells for a row of `time_in_turn`'s figures (keys
+  ratio, ratio_range, slower_rounds): median ratio (range), rounds slower."""
+  low, high = row['ratio_range']
+  return (f"| {row['ratio']:.2f}x ({low:.2f}-{high:.2f}) "
+          f"| {row['slower_rounds']} of {repeats} |")
 
 
 def lengths(inputs, labels) -> Tuple[tf.Tensor, tf.Tensor]:

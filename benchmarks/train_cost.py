@@ -1,0 +1,103 @@
+"""Training cost per update of named configurations' models, side by side.
+
+  .venv/bin/python -m benchmarks.train_cost --configs default transformer_tiny
+
+One update as the Trainer makes it (the compiled Keras model of
+`trainer.build_model`: forward, loss on the real tokens, backward, Adam with
+clipping) on a batch of the configuration's token budget: `batch_tokens` //
+the padded length sentences, random ids of one source and one target
+length. Random data and weights, so the configurations are compared at
+equal batches. Each configuration is timed once a round, in turn
+(`measure.time_in_turn`), so the ratios to the first hold on a machine whose
+speed drifts. Prints a markdown table: milliseconds an update (median over
+--repeats rounds, after one traced update) and each configuration's cost
+against the first one's in the same round.
+"""
+import argparse
+import os
+import sys
+
+os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+
+def build_update(config_name: str, vocab_size: int, source_length: int,
+                 target_length: int):
+  """-> (update, sentences, parameters): update() makes one training update
+  of the configuration's model, traced once."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from nmt_tfx.components.data import features  # pylint: disable=g-import-not-at-top
+  from nmt_tfx.components.model import trainer  # pylint: disable=g-import-not-at-top
+  from nmt_tfx.components.text import vocabulary  # pylint: disable=g-import-not-at-top
+  from nmt_tfx.pipeline import configs  # pylint: disable=g-import-not-at-top
+  config = configs.CONFIGS[config_name]
+  hparams = config.hparams
+  model = trainer.build_model(vocab_size, vocab_size, hparams,
+                              config.train_steps)
+  sentences = hparams.batch_tokens // max(source_length, target_length)
+
+  def ids(length, seed):
+    return tf.random.uniform([sentences, length], vocabulary.EOS_ID + 1,
+                             vocab_size, tf.int64, seed=seed)
+
+  inputs = {features.SOURCE_IDS: ids(source_length, 1),
+            features.TARGET_IN: ids(target_length, 2)}
+  labels = ids(target_length, 3)
+
+  def update():
+    return model.train_on_batch(inputs, labels)
+
+  update()   # traced once
+  params = sum(int(tf.size(v)) for v in model.trainable_variables)
+  return update, sentences, params
+
+
+def measure(config_names, vocab_size: int, source_length: int,
+            target_length: int, repeats: int) -> list:
+  """One row per configuration: milliseconds an update (median), and its
+  cost against the first configuration's in the same round."""
+  from benchmarks import measure as measure_lib  # pylint: disable=g-import-not-at-top
+  updates = [build_update(name, vocab_size, source_length, target_length)
+             for name in config_names]
+  timed = measure_lib.time_in_turn([u for u, _, _ in updates], repeats)
+  return [{'config': name, 'params': params, 'sentences': sentences,
+           'update_ms': 1000 * t.median_s, 'ratio': t.ratio,
+           'ratio_range': t.ratio_range, 'slower_rounds': t.slower_rounds}
+          for name, t, (_, sentences, params) in zip(config_names, timed,
+                                                     updates)]
+
+
+def format_table(rows, args) -> str:
+  from benchmarks import measure as measure_lib  # pylint: disable=g-import-not-at-top
+  lines = [f'source {args.source_length} tokens, target '
+           f'{args.target_length}, vocabulary {args.vocab_size} '
+           f'({args.repeats} rounds, each configuration once a round)', '',
+           '| config | params | sentences an update | ms an update (median) '
+           f'| vs {rows[0]["config"]}, same round: median (range) '
+           '| rounds slower |',
+           '| --- | --- | --- | --- | --- | --- |']
+  for r in rows:
+    lines.append(f"| {r['config']} | {r['params'] / 1e6:.1f}M "
+                 f"| {r['sentences']} | {r['update_ms']:.0f} "
+                 + measure_lib.in_turn_cells(r, args.repeats))
+  return '\n'.join(lines)
+
+
+def main(argv=None) -> int:
+  parser = argparse.ArgumentParser(
+      description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument('--configs', nargs='+',
+                      default=['default', 'transformer_tiny'])
+  parser.add_argument('--vocab-size', type=int, default=10000)
+  parser.add_argument('--source-length', type=int, default=15)
+  parser.add_argument('--target-length', type=int, default=16)
+  parser.add_argument('--repeats', type=int, default=15, help='rounds')
+  args = parser.parse_args(argv)
+  rows = measure(args.configs, args.vocab_size, args.source_length,
+                 args.target_length, args.repeats)
+  print(format_table(rows, args))
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())
