@@ -95,18 +95,13 @@ def measure(config_names, vocab_size: int, batch: int, beam: int,
 
 def format_table(rows, args) -> str:
   from benchmarks import measure as measure_lib  # pylint: disable=g-import-not-at-top
-  lines = [f'batch {args.batch} x beam {args.beam}, source {args.source_length}'
-           f' tokens, {args.steps} decode steps, vocabulary {args.vocab_size}'
-           f' ({args.repeats} rounds, each configuration once a round)', '',
-           '| config | params | ms a batch (median) | ms a sentence '
-           f'| vs {rows[0]["config"]}, same round: median (range) '
-           '| rounds slower |',
-           '| --- | --- | --- | --- | --- | --- |']
-  for r in rows:
-    lines.append(f"| {r['config']} | {r['params'] / 1e6:.1f}M "
-                 f"| {r['batch_ms']:.0f} | {r['sentence_ms']:.2f} "
-                 + measure_lib.in_turn_cells(r, args.repeats))
-  return '\n'.join(lines)
+  return measure_lib.in_turn_table(
+      f'batch {args.batch} x beam {args.beam}, source {args.source_length}'
+      f' tokens, {args.steps} decode steps, vocabulary {args.vocab_size}'
+      f' ({args.repeats} rounds, each configuration once a round)',
+      ['ms a batch (median)', 'ms a sentence'], rows,
+      lambda r: [f"{r['batch_ms']:.0f}", f"{r['sentence_ms']:.2f}"],
+      args.repeats)
 
 
 def main(argv=None) -> int:

@@ -70,12 +70,24 @@ def time_in_turn(calls: Sequence[Callable[[], object]],
   return results
 
 
-def in_turn_cells(row: Dict, repeats: int) -> str:
-  """A table's last two cells for a row of `time_in_turn`'s figures (keys
-  ratio, ratio_range, slower_rounds): median ratio (range), rounds slower."""
-  low, high = row['ratio_range']
-  return (f"| {row['ratio']:.2f}x ({low:.2f}-{high:.2f}) "
-          f"| {row['slower_rounds']} of {repeats} |")
+def in_turn_table(title: str, columns: Sequence[str], rows: Sequence[Dict],
+                  cells: Callable[[Dict], Sequence[str]],
+                  repeats: int) -> str:
+  """A markdown table of `time_in_turn` figures, one row a configuration:
+  config, params, the given `columns` (`cells(row)` fills them), then the
+  median ratio to the first row (range) and the rounds it was slower."""
+  header = ['config', 'params', *columns,
+            f'vs {rows[0]["config"]}, same round: median (range)',
+            'rounds slower']
+  lines = [title, '', '| ' + ' | '.join(header) + ' |',
+           '| ' + ' | '.join(['---'] * len(header)) + ' |']
+  for r in rows:
+    low, high = r['ratio_range']
+    lines.append('| ' + ' | '.join([
+        r['config'], f"{r['params'] / 1e6:.1f}M", *cells(r),
+        f"{r['ratio']:.2f}x ({low:.2f}-{high:.2f})",
+        f"{r['slower_rounds']} of {repeats}"]) + ' |')
+  return '\n'.join(lines)
 
 
 def lengths(inputs, labels) -> Tuple[tf.Tensor, tf.Tensor]:

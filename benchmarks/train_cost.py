@@ -69,18 +69,13 @@ def measure(config_names, vocab_size: int, source_length: int,
 
 def format_table(rows, args) -> str:
   from benchmarks import measure as measure_lib  # pylint: disable=g-import-not-at-top
-  lines = [f'source {args.source_length} tokens, target '
-           f'{args.target_length}, vocabulary {args.vocab_size} '
-           f'({args.repeats} rounds, each configuration once a round)', '',
-           '| config | params | sentences an update | ms an update (median) '
-           f'| vs {rows[0]["config"]}, same round: median (range) '
-           '| rounds slower |',
-           '| --- | --- | --- | --- | --- | --- |']
-  for r in rows:
-    lines.append(f"| {r['config']} | {r['params'] / 1e6:.1f}M "
-                 f"| {r['sentences']} | {r['update_ms']:.0f} "
-                 + measure_lib.in_turn_cells(r, args.repeats))
-  return '\n'.join(lines)
+  return measure_lib.in_turn_table(
+      f'source {args.source_length} tokens, target {args.target_length}, '
+      f'vocabulary {args.vocab_size} ({args.repeats} rounds, each '
+      'configuration once a round)',
+      ['sentences an update', 'ms an update (median)'], rows,
+      lambda r: [str(r['sentences']), f"{r['update_ms']:.0f}"],
+      args.repeats)
 
 
 def main(argv=None) -> int:
