@@ -12,8 +12,10 @@ signature TF Serving serves), and scores with sacreBLEU: cased on detokenized
 text (the default) and with lowercase=True (how the published Multi30k
 numbers are scored). Prints one markdown table, a row a run, side by side:
 pipeline wall time, training time, steps and epochs, parameters, validation
-BLEU, test BLEU greedy and beam 5, cased and lowercased. `--reuse-run`
-rebuilds the table from finished runs in --runs-dir.
+BLEU, test BLEU greedy and beam 5, cased and lowercased; and, since this
+machine's speed varies from hour to hour, the time an update took and the
+float32 matmul GFLOP/s a fresh process reached just before and just after
+the run. `--reuse-run` rebuilds the table from finished runs in --runs-dir.
 """
 import argparse
 import gzip
@@ -46,7 +48,20 @@ def _read(data_dir: str, lang: str):
     return [line.rstrip('\n') for line in f]
 
 
-def run_pipeline(args, pair: str, config: str, seed: int) -> float:
+def machine_stage() -> dict:
+  """In a fresh process: the float32 matmul rate this machine gives now."""
+  from benchmarks import measure  # pylint: disable=g-import-not-at-top
+  return {'gflops': measure.matmul_peak_gflops(n=1024)}
+
+
+def _machine_gflops() -> float:
+  return stages.run(stages.command('benchmarks.quality', '--stage', 'machine'),
+                    'machine speed')['gflops']
+
+
+def run_pipeline(args, pair: str, config: str, seed: int) -> dict:
+  """Runs the pipeline; returns (and records beside the run) its wall time
+  and the machine's matmul rate before and after it."""
   source, target = pair.split('-')
   cmd = [os.path.join(os.path.dirname(sys.executable), 'nmt-tfx'),
          '--config', config, '--data-dir', args.data_dir,
@@ -55,12 +70,14 @@ def run_pipeline(args, pair: str, config: str, seed: int) -> float:
          '--hparams', json.dumps({'seed': seed}),
          *(['--train-steps', str(args.train_steps)] if args.train_steps else [])]
   print(f'[quality] {" ".join(cmd)}', file=sys.stderr, flush=True)
+  before = _machine_gflops()
   start = time.time()
   subprocess.run(cmd, check=True)
-  wall = time.time() - start
+  timing = {'wall_s': time.time() - start, 'gflops_before': before,
+            'gflops_after': _machine_gflops()}
   with open(_wall_file(args, pair, config, seed), 'w') as f:
-    json.dump({'wall_s': wall}, f)
-  return wall
+    json.dump(timing, f)
+  return timing
 
 
 def _wall_file(args, pair: str, config: str, seed: int) -> str:
@@ -68,13 +85,13 @@ def _wall_file(args, pair: str, config: str, seed: int) -> str:
                       'benchmark_wall.json')
 
 
-def _wall(args, pair: str, config: str, seed: int):
-  """The pipeline's wall time recorded by run_pipeline, or None."""
+def _timing(args, pair: str, config: str, seed: int) -> dict:
+  """What run_pipeline recorded of the run (empty if nothing)."""
   path = _wall_file(args, pair, config, seed)
   if not os.path.exists(path):
-    return None
+    return {}
   with open(path) as f:
-    return json.load(f)['wall_s']
+    return json.load(f)
 
 
 def score_stage(args) -> dict:
@@ -126,14 +143,19 @@ def _score(args, pair: str, config: str, seed: int) -> dict:
 
 def format_table(rows) -> str:
   lines = ['| pair | config | seed | params | pipeline wall | training '
-           '| steps (epochs) | val BLEU | test greedy | test greedy, lc '
-           '| test beam 5 | test beam 5, lc | chrF |', '|' + ' --- |' * 13]
+           '| steps (epochs) | ms an update | matmul GFLOP/s before, after '
+           '| val BLEU | test greedy | test greedy, lc '
+           '| test beam 5 | test beam 5, lc | chrF |',
+           '|' + ' --- |' * 15]
+  nan = float('nan')
   for r in rows:
     lines.append(
         f"| {r['pair']} | {r['config']} | {r.get('seed', 1)} "
         f"| {r['params'] / 1e6:.1f}M "
-        f"| {r.get('wall_s', float('nan')) / 60:.1f} min "
+        f"| {r.get('wall_s', nan) / 60:.1f} min "
         f"| {r['fit_s'] / 60:.1f} min | {r['steps']:,} ({r['epochs']}) "
+        f"| {1000 * r['fit_s'] / r['steps']:,.0f} "
+        f"| {r.get('gflops_before', nan):.0f}, {r.get('gflops_after', nan):.0f} "
         f"| {r['val_bleu']:.2f} | {r['beam1']['bleu']:.2f} "
         f"| {r['beam1']['bleu_lowercase']:.2f} "
         f"| {r['beam5']['bleu']:.2f} | {r['beam5']['bleu_lowercase']:.2f} "
@@ -147,7 +169,8 @@ def format_table(rows) -> str:
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(
       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument('--data-dir', required=True)
+  parser.add_argument('--data-dir', help='Multi30k (required but for '
+                      'the machine stage)')
   parser.add_argument('--configs', nargs='+', default=['default'],
                       help='named configurations (pipeline/configs.py)')
   parser.add_argument('--pairs', nargs='+', default=['en-de', 'en-fr'])
@@ -157,9 +180,15 @@ def main(argv=None) -> int:
   parser.add_argument('--runs-dir', default=None)
   parser.add_argument('--reuse-run', action='store_true')
   parser.add_argument('--json', help='also write the results here')
-  parser.add_argument('--stage', choices=['score'], help=argparse.SUPPRESS)
+  parser.add_argument('--stage', choices=['score', 'machine'],
+                      help=argparse.SUPPRESS)
   parser.add_argument('--pair', help=argparse.SUPPRESS)
   args = parser.parse_args(argv)
+  if args.stage == 'machine':
+    stages.report(machine_stage())
+    return 0
+  if not args.data_dir:
+    parser.error('the following arguments are required: --data-dir')
   args.data_dir = os.path.abspath(args.data_dir)
   if args.stage:
     stages.report(score_stage(args))
@@ -170,13 +199,10 @@ def main(argv=None) -> int:
   for pair in args.pairs:
     for config in args.configs:
       for seed in args.seeds:
-        wall = (_wall(args, pair, config, seed) if args.reuse_run
-                else run_pipeline(args, pair, config, seed))
-        row = {'pair': pair, 'config': config, 'seed': seed,
-               **_score(args, pair, config, seed)}
-        if wall:
-          row['wall_s'] = wall
-        rows.append(row)
+        timing = (_timing(args, pair, config, seed) if args.reuse_run
+                  else run_pipeline(args, pair, config, seed))
+        rows.append({'pair': pair, 'config': config, 'seed': seed,
+                     **_score(args, pair, config, seed), **timing})
         print(format_table(rows), flush=True)
   if args.json:
     with open(args.json, 'w') as f:
