@@ -75,19 +75,19 @@ def run_pipeline(args, pair: str, config: str, seed: int) -> dict:
   subprocess.run(cmd, check=True)
   timing = {'wall_s': time.time() - start, 'gflops_before': before,
             'gflops_after': _machine_gflops()}
-  with open(_wall_file(args, pair, config, seed), 'w') as f:
+  with open(_timing_file(args, pair, config, seed), 'w') as f:
     json.dump(timing, f)
   return timing
 
 
-def _wall_file(args, pair: str, config: str, seed: int) -> str:
+def _timing_file(args, pair: str, config: str, seed: int) -> str:
   return os.path.join(_run_dir(_runs_dir(args, config, seed), pair),
                       'benchmark_wall.json')
 
 
 def _timing(args, pair: str, config: str, seed: int) -> dict:
   """What run_pipeline recorded of the run (empty if nothing)."""
-  path = _wall_file(args, pair, config, seed)
+  path = _timing_file(args, pair, config, seed)
   if not os.path.exists(path):
     return {}
   with open(path) as f:
