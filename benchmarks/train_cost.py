@@ -12,8 +12,14 @@ equal batches. Each configuration is timed once a round, in turn
 speed drifts. Prints a markdown table: milliseconds an update (median over
 --repeats rounds, after one traced update) and each configuration's cost
 against the first one's in the same round.
+
+`--autodiff-loss` puts before each configuration the same model compiled
+with the same loss whose gradient autodiff derives (log-sum-exp minus the
+label's logit), the baseline of the closed-form gradient that
+`seq2seq.masked_cross_entropy` has.
 """
 import argparse
+import functools
 import os
 import sys
 
@@ -21,19 +27,46 @@ os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 
+AUTODIFF = ' (autodiff loss)'
+
+
+def autodiff_cross_entropy(labels, logits, label_smoothing: float = 0.0):
+  """`seq2seq.masked_cross_entropy`'s value, its gradient left to autodiff."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  logits = tf.cast(logits, tf.float32)
+  labels = tf.reshape(tf.cast(labels, tf.int32), tf.shape(logits)[:-1])
+  mask = tf.cast(tf.not_equal(labels, 0), logits.dtype)
+  log_normalizer = tf.reduce_logsumexp(logits, axis=-1)
+  losses = log_normalizer - tf.gather(logits, labels,
+                                      batch_dims=len(logits.shape) - 1)
+  if label_smoothing:
+    uniform = log_normalizer - tf.reduce_mean(logits, axis=-1)
+    losses = (1.0 - label_smoothing) * losses + label_smoothing * uniform
+  return tf.reduce_sum(losses * mask) / tf.maximum(tf.reduce_sum(mask), 1.0)
+
+
 def build_update(config_name: str, vocab_size: int, source_length: int,
                  target_length: int):
   """-> (update, sentences, parameters): update() makes one training update
-  of the configuration's model, traced once."""
+  of the configuration's model, traced once. A name ending in AUTODIFF: the
+  configuration's model with `autodiff_cross_entropy`."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from nmt_tfx.components.data import features  # pylint: disable=g-import-not-at-top
   from nmt_tfx.components.model import trainer  # pylint: disable=g-import-not-at-top
   from nmt_tfx.components.text import vocabulary  # pylint: disable=g-import-not-at-top
   from nmt_tfx.pipeline import configs  # pylint: disable=g-import-not-at-top
-  config = configs.CONFIGS[config_name]
+  from nmt_tfx.components.model import seq2seq  # pylint: disable=g-import-not-at-top
+  autodiff = config_name.endswith(AUTODIFF)
+  config = configs.CONFIGS[config_name.removesuffix(AUTODIFF)]
   hparams = config.hparams
   model = trainer.build_model(vocab_size, vocab_size, hparams,
                               config.train_steps)
+  if autodiff:
+    model.compile(optimizer=model.optimizer,
+                  loss=functools.partial(
+                      autodiff_cross_entropy,
+                      label_smoothing=hparams.label_smoothing),
+                  metrics=[seq2seq.masked_accuracy])
   sentences = hparams.batch_tokens // max(source_length, target_length)
 
   def ids(length, seed):
@@ -87,8 +120,14 @@ def main(argv=None) -> int:
   parser.add_argument('--source-length', type=int, default=15)
   parser.add_argument('--target-length', type=int, default=16)
   parser.add_argument('--repeats', type=int, default=15, help='rounds')
+  parser.add_argument('--autodiff-loss', action='store_true',
+                      help='time each configuration after its model with '
+                      'the autodiff-gradient loss')
   args = parser.parse_args(argv)
-  rows = measure(args.configs, args.vocab_size, args.source_length,
+  names = args.configs
+  if args.autodiff_loss:
+    names = [n for name in names for n in (name + AUTODIFF, name)]
+  rows = measure(names, args.vocab_size, args.source_length,
                  args.target_length, args.repeats)
   print(format_table(rows, args))
   return 0

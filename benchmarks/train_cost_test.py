@@ -23,3 +23,19 @@ def test_measures_each_configuration_and_compares_to_the_first():
   assert table[4].startswith('| smoke | ') and table[4].endswith(
       '| 1.00x (1.00-1.00) | 0 of 3 |')
   assert table[5].startswith('| default | ')
+
+
+def test_the_autodiff_baseline_computes_the_products_loss():
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from nmt_tfx.components.model import seq2seq  # pylint: disable=g-import-not-at-top
+  logits = tf.random.stateless_normal([3, 4, 11], seed=[7, 8])
+  labels = tf.constant([[4, 5, 0, 0], [6, 1, 2, 0], [3, 0, 0, 0]])
+  for smoothing in (0.0, 0.1):
+    np.testing.assert_allclose(
+        train_cost.autodiff_cross_entropy(labels, logits, smoothing),
+        seq2seq.masked_cross_entropy(labels, logits, smoothing), rtol=1e-6)
+  rows = train_cost.measure(['smoke' + train_cost.AUTODIFF, 'smoke'], 50, 3,
+                            4, 2)
+  assert [r['config'] for r in rows] == ['smoke (autodiff loss)', 'smoke']
+  assert rows[0]['params'] == rows[1]['params']

@@ -90,16 +90,53 @@ def masked_cross_entropy(labels: tf.Tensor, logits: tf.Tensor,
   logits = tf.cast(logits, tf.float32)   # softmax in float32 under mixed precision
   labels = _labels_like(labels, logits)
   mask = tf.cast(tf.not_equal(labels, 0), logits.dtype)
-  # log-sum-exp minus the label's logit: TF's fused sparse softmax
-  # cross-entropy kernel took 1.6x as long here (forward and backward,
-  # 800 x 8,016 logits, 2 CPU cores).
-  log_normalizer = tf.reduce_logsumexp(logits, axis=-1)
-  losses = log_normalizer - tf.gather(logits, labels,
-                                      batch_dims=len(logits.shape) - 1)
-  if label_smoothing:
-    uniform = log_normalizer - tf.reduce_mean(logits, axis=-1)
-    losses = (1.0 - label_smoothing) * losses + label_smoothing * uniform
+  vocab_size = tf.shape(logits)[-1]
+  losses = _token_cross_entropy(tf.reshape(logits, [-1, vocab_size]),
+                                tf.reshape(labels, [-1]), label_smoothing)
+  losses = tf.reshape(losses, tf.shape(labels))
   return tf.reduce_sum(losses * mask) / tf.maximum(tf.reduce_sum(mask), 1.0)
+
+
+def _token_cross_entropy(logits: tf.Tensor, labels: tf.Tensor,
+                         label_smoothing: float) -> tf.Tensor:
+  """logits [N, V] float32, labels [N] -> [N] cross-entropies against the
+  smoothed targets, with their gradient in closed form.
+
+  The logits are the largest tensor of a training step ([N, V] for the N
+  target tokens of a batch), and every pass over them is memory-bound.
+  Autodiff of log-sum-exp minus the label's logit makes about ten such
+  passes backward, one of them a scatter of the gather's gradient into a
+  dense [N, V]. This gradient, softmax - (1 - e) * one_hot - e / V, reuses
+  the forward pass's exponentials: two passes and N updates
+  (`benchmarks.train_cost --autodiff-loss` compares the two). TF's fused
+  sparse softmax kernel has no label smoothing, and took 1.6x as long as
+  log-sum-exp minus the label's logit.
+  """
+  e = label_smoothing
+
+  @tf.custom_gradient
+  def cross_entropy(logits):
+    max_logits = tf.reduce_max(logits, axis=-1, keepdims=True)
+    exp = tf.exp(logits - max_logits)
+    sum_exp = tf.reduce_sum(exp, axis=-1)
+    log_normalizer = tf.squeeze(max_logits, -1) + tf.math.log(sum_exp)
+    losses = log_normalizer - (1.0 - e) * tf.gather(logits, labels,
+                                                    batch_dims=1)
+    if e:
+      losses -= e * tf.reduce_mean(logits, axis=-1)
+
+    def gradient(upstream):   # [N] -> [N, V]
+      d_logits = exp * (upstream / sum_exp)[:, None]
+      if e:
+        vocab_size = tf.cast(tf.shape(logits)[-1], upstream.dtype)
+        d_logits -= (upstream * (e / vocab_size))[:, None]
+      label_positions = tf.stack(
+          [tf.range(tf.shape(labels)[0], dtype=labels.dtype), labels], axis=1)
+      return tf.tensor_scatter_nd_sub(d_logits, label_positions,
+                                      (1.0 - e) * upstream)
+    return losses, gradient
+
+  return cross_entropy(logits)
 
 
 def masked_accuracy(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:

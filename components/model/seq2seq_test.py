@@ -110,6 +110,24 @@ def test_loss_gradient_is_softmax_minus_one_hot_on_real_tokens():
                                tape.gradient(fused, logits), atol=1e-7)
 
 
+def test_smoothed_loss_gradient_is_softmax_minus_the_smoothed_target():
+  """The closed-form gradient equals autodiff of Keras's label-smoothed
+  categorical cross-entropy, PAD positions getting none."""
+  logits = tf.random.stateless_normal([2, 3, 7], seed=[5, 6]) * 3.0
+  labels = tf.constant([[4, 5, 0], [6, 1, 0]])
+  mask = tf.cast(labels > 0, tf.float32)
+  with tf.GradientTape(persistent=True) as tape:
+    tape.watch(logits)
+    keras = tf.reduce_sum(tf.keras.losses.categorical_crossentropy(
+        tf.one_hot(labels, 7), logits, from_logits=True,
+        label_smoothing=0.1) * mask) / 4.0
+    ours = seq2seq.masked_cross_entropy(labels, logits, label_smoothing=0.1)
+  np.testing.assert_allclose(ours, keras, rtol=1e-6)
+  np.testing.assert_allclose(tape.gradient(ours, logits),
+                             tape.gradient(keras, logits), atol=1e-7)
+  assert not np.any(tape.gradient(ours, logits).numpy()[:, 2])
+
+
 def test_memorizes_a_handful_of_pairs_and_exports(tiny_transform, tmp_path):
   """Train a tiny model to overfit 16 pairs; the exported text signature must
   reproduce the training targets (real decoding, through the real transform)."""
