@@ -1,7 +1,7 @@
 """Training updates with TensorFlow's default CPU allocator against its BFC
 allocator, each in its own process, timed in turn.
 
-  .venv/bin/python -m benchmarks.allocator_cost --config long --repeats 20
+  .venv/bin/python -m benchmarks.allocator_cost --configs long --repeats 20
 
 TensorFlow's default CPU allocator hands each tensor to the C library, which
 maps every block over 32 MB afresh from the kernel and unmaps it when freed:
@@ -10,11 +10,13 @@ largest tensors again (the [N, V] logits and their gradient: 330 MB each at
 8,192 tokens and a vocabulary of 10,000). The BFC allocator
 (TF_CPU_ALLOCATOR_USE_BFC, which `nmt_tfx` sets for its processes) keeps
 freed blocks for the next step. The allocator is chosen when a process
-starts, so each one gets a worker process, the same training update
-(`train_cost.build_update`) in both; the parent asks each for one update a
-round, in turn, so the ratios hold on a machine whose speed drifts. Prints a
-markdown table: ms an update (median), the ratio to the default allocator's
-in the same round, and per update the kernel's CPU time and the page faults.
+starts, so each configuration and allocator gets a worker process making
+the configuration's training update (`train_cost.build_update`; a name
+ending in " (autodiff loss)" takes the loss whose gradient autodiff
+derives); the parent asks each for one update a round, in turn, so the
+ratios hold on a machine whose speed drifts. Prints a markdown table, a row
+a worker: ms an update (median), the ratio to the first row's in the same
+round, and per update the kernel's CPU time and the page faults.
 """
 import argparse
 import json
@@ -51,11 +53,11 @@ def worker(config: str, vocab_size: int, source_length: int,
 class _Worker:
   """A worker process on one allocator."""
 
-  def __init__(self, allocator: str, args):
+  def __init__(self, config: str, allocator: str, args):
     env = dict(os.environ, TF_CPU_ALLOCATOR_USE_BFC=ALLOCATORS[allocator])
     self.process = subprocess.Popen(
         [sys.executable, '-m', 'benchmarks.allocator_cost', '--worker',
-         '--config', args.config, '--vocab-size', str(args.vocab_size),
+         '--configs', config, '--vocab-size', str(args.vocab_size),
          '--source-length', str(args.source_length),
          '--target-length', str(args.target_length)],
         env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -78,10 +80,12 @@ class _Worker:
 
 
 def measure(args) -> list:
-  """A row per allocator, the default first."""
+  """A row per configuration and allocator, the default allocator first."""
   import statistics  # pylint: disable=g-import-not-at-top
   from benchmarks import measure as measure_lib  # pylint: disable=g-import-not-at-top
-  workers = [_Worker(name, args) for name in ALLOCATORS]
+  runs = [(config, allocator) for config in args.configs
+          for allocator in ALLOCATORS]
+  workers = [_Worker(config, allocator, args) for config, allocator in runs]
   try:
     for w in workers:
       w.wait_ready()
@@ -89,25 +93,28 @@ def measure(args) -> list:
   finally:
     for w in workers:
       w.close()
-  return [{'allocator': name, 'update_ms': 1000 * t.median_s,
+  return [{'config': config, 'allocator': allocator,
+           'update_ms': 1000 * t.median_s,
            'ratio': t.ratio, 'ratio_range': t.ratio_range,
            'slower_rounds': t.slower_rounds,
            'sys_ms': 1000 * statistics.median(s['sys_s'] for s in w.steps),
            'faults': statistics.median(s['faults'] for s in w.steps)}
-          for name, w, t in zip(ALLOCATORS, workers, timed)]
+          for (config, allocator), w, t in zip(runs, workers, timed)]
 
 
 def format_table(rows, args) -> str:
-  lines = [f'`{args.config}`, source {args.source_length} tokens, target '
+  first = f"{rows[0]['config']}, {rows[0]['allocator']}"
+  lines = [f'source {args.source_length} tokens, target '
            f'{args.target_length}, vocabulary {args.vocab_size} '
-           f'({args.repeats} rounds, each allocator once a round)', '',
-           '| CPU allocator | ms an update (median) | vs default, same round: '
-           'median (range) | rounds slower | kernel CPU ms an update | '
-           'page faults an update |',
-           '| --- | --- | --- | --- | --- | --- |']
+           f'({args.repeats} rounds, each worker once a round)', '',
+           '| config | CPU allocator | ms an update (median) | '
+           f'vs {first}, same round: median (range) | rounds slower | '
+           'kernel CPU ms an update | page faults an update |',
+           '| --- | --- | --- | --- | --- | --- | --- |']
   for r in rows:
     low, high = r['ratio_range']
-    lines.append(f"| {r['allocator']} | {r['update_ms']:.0f} | "
+    lines.append(f"| {r['config']} | {r['allocator']} | "
+                 f"{r['update_ms']:.0f} | "
                  f"{r['ratio']:.2f}x ({low:.2f}-{high:.2f}) | "
                  f"{r['slower_rounds']} of {args.repeats} | "
                  f"{r['sys_ms']:.0f} | {r['faults']:,.0f} |")
@@ -117,7 +124,7 @@ def format_table(rows, args) -> str:
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(
       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument('--config', default='long')
+  parser.add_argument('--configs', nargs='+', default=['long'])
   parser.add_argument('--vocab-size', type=int, default=10000)
   parser.add_argument('--source-length', type=int, default=15)
   parser.add_argument('--target-length', type=int, default=16)
@@ -125,7 +132,7 @@ def main(argv=None) -> int:
   parser.add_argument('--worker', action='store_true', help=argparse.SUPPRESS)
   args = parser.parse_args(argv)
   if args.worker:
-    return worker(args.config, args.vocab_size, args.source_length,
+    return worker(args.configs[0], args.vocab_size, args.source_length,
                   args.target_length)
   print(format_table(measure(args), args))
   return 0
