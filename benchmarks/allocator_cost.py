@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -51,7 +52,7 @@ def worker(config: str, vocab_size: int, source_length: int,
 
 
 class _Worker:
-  """A worker process on one allocator."""
+  """A worker process: one configuration on one allocator."""
 
   def __init__(self, config: str, allocator: str, args):
     env = dict(os.environ, TF_CPU_ALLOCATOR_USE_BFC=ALLOCATORS[allocator])
@@ -81,7 +82,6 @@ class _Worker:
 
 def measure(args) -> list:
   """A row per configuration and allocator, the default allocator first."""
-  import statistics  # pylint: disable=g-import-not-at-top
   from benchmarks import measure as measure_lib  # pylint: disable=g-import-not-at-top
   runs = [(config, allocator) for config in args.configs
           for allocator in ALLOCATORS]

@@ -52,10 +52,10 @@ def build_update(config_name: str, vocab_size: int, source_length: int,
   configuration's model with `autodiff_cross_entropy`."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from nmt_tfx.components.data import features  # pylint: disable=g-import-not-at-top
+  from nmt_tfx.components.model import seq2seq  # pylint: disable=g-import-not-at-top
   from nmt_tfx.components.model import trainer  # pylint: disable=g-import-not-at-top
   from nmt_tfx.components.text import vocabulary  # pylint: disable=g-import-not-at-top
   from nmt_tfx.pipeline import configs  # pylint: disable=g-import-not-at-top
-  from nmt_tfx.components.model import seq2seq  # pylint: disable=g-import-not-at-top
   autodiff = config_name.endswith(AUTODIFF)
   config = configs.CONFIGS[config_name.removesuffix(AUTODIFF)]
   hparams = config.hparams
