@@ -4,7 +4,8 @@
 
 One update as the Trainer makes it (the compiled Keras model of
 `trainer.build_model`: forward, loss on the real tokens, backward, Adam with
-clipping) on a batch of the configuration's token budget: `batch_tokens` //
+clipping; its train function fed from one iterator, as `Model.fit` does) on
+a batch of the configuration's token budget: `batch_tokens` //
 the padded length sentences, random ids of one source and one target
 length. Random data and weights, so the configurations are compared at
 equal batches. Each configuration is timed once a round, in turn
@@ -76,9 +77,16 @@ def build_update(config_name: str, vocab_size: int, source_length: int,
   inputs = {features.SOURCE_IDS: ids(source_length, 1),
             features.TARGET_IN: ids(target_length, 2)}
   labels = ids(target_length, 3)
+  # One iterator for every update, as `Model.fit` keeps one for an epoch.
+  # `train_on_batch` makes an iterator a call, and tearing it down sometimes
+  # leaves the process idle for about a second (tf.data), which made the
+  # medians of earlier tables land on either of two modes.
+  batches = iter(tf.data.Dataset.from_tensors((inputs, labels)).repeat())
+  train_function = model.make_train_function()
 
   def update():
-    return model.train_on_batch(inputs, labels)
+    return {name: float(value)
+            for name, value in train_function(batches).items()}
 
   update()   # traced once
   params = sum(int(tf.size(v)) for v in model.trainable_variables)
