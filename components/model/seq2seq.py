@@ -90,10 +90,15 @@ def masked_cross_entropy(labels: tf.Tensor, logits: tf.Tensor,
   logits = tf.cast(logits, tf.float32)   # softmax in float32 under mixed precision
   labels = _labels_like(labels, logits)
   mask = tf.cast(tf.not_equal(labels, 0), logits.dtype)
-  vocab_size = tf.shape(logits)[-1]
-  losses = _token_cross_entropy(tf.reshape(logits, [-1, vocab_size]),
-                                tf.reshape(labels, [-1]), label_smoothing)
-  losses = tf.reshape(losses, tf.shape(labels))
+  if logits.shape.rank == 2:
+    # Training's [N, V] as it is: the same tensor as the accuracy metric's,
+    # so the graph optimizer computes their ArgMax once.
+    losses = _token_cross_entropy(logits, labels, label_smoothing)
+  else:
+    vocab_size = tf.shape(logits)[-1]
+    losses = _token_cross_entropy(tf.reshape(logits, [-1, vocab_size]),
+                                  tf.reshape(labels, [-1]), label_smoothing)
+    losses = tf.reshape(losses, tf.shape(labels))
   return tf.reduce_sum(losses * mask) / tf.maximum(tf.reduce_sum(mask), 1.0)
 
 
@@ -103,30 +108,37 @@ def _token_cross_entropy(logits: tf.Tensor, labels: tf.Tensor,
   smoothed targets, with their gradient in closed form.
 
   The logits are the largest tensor of a training step ([N, V] for the N
-  target tokens of a batch), and every pass over them is memory-bound.
-  Autodiff of log-sum-exp minus the label's logit makes about ten such
-  passes backward, one of them a scatter of the gather's gradient into a
-  dense [N, V]. This gradient, softmax - (1 - e) * one_hot - e / V, reuses
-  the forward pass's exponentials: two passes and N updates
-  (`benchmarks.train_cost --autodiff-loss` compares the two). TF's fused
-  sparse softmax kernel has no label smoothing, and took 1.6x as long as
-  log-sum-exp minus the label's logit.
+  target tokens of a batch), and every pass over them is memory-bound, so
+  this makes as few as it can:
+  - forward: the row maxima's positions (the accuracy metric takes the
+    same ArgMax, which the graph optimizer computes once), one fused
+    softmax, and with smoothing the row means. log Z = x_j - log p_j at the
+    row's largest logit j, where p_j >= 1/V never underflows;
+  - backward: softmax - (1 - e) * one_hot - e / V, from the forward pass's
+    softmax: two passes and N updates.
+  Autodiff of log-sum-exp minus the label's logit makes about ten passes
+  backward, one of them a scatter of the gather's gradient into a dense
+  [N, V]; a max, exp and sum of separate ops cost four forward passes where
+  the softmax costs one (`benchmarks.train_cost --autodiff-loss` compares
+  with the first). TF's fused sparse softmax kernel has no label smoothing,
+  and took 1.6x as long as log-sum-exp minus the label's logit.
   """
   e = label_smoothing
 
   @tf.custom_gradient
   def cross_entropy(logits):
-    max_logits = tf.reduce_max(logits, axis=-1, keepdims=True)
-    exp = tf.exp(logits - max_logits)
-    sum_exp = tf.reduce_sum(exp, axis=-1)
-    log_normalizer = tf.squeeze(max_logits, -1) + tf.math.log(sum_exp)
+    largest = tf.argmax(logits, axis=-1, output_type=tf.int32)
+    probabilities = tf.nn.softmax(logits)
+    log_normalizer = (
+        tf.gather(logits, largest, batch_dims=1)
+        - tf.math.log(tf.gather(probabilities, largest, batch_dims=1)))
     losses = log_normalizer - (1.0 - e) * tf.gather(logits, labels,
                                                     batch_dims=1)
     if e:
       losses -= e * tf.reduce_mean(logits, axis=-1)
 
     def gradient(upstream):   # [N] -> [N, V]
-      d_logits = exp * (upstream / sum_exp)[:, None]
+      d_logits = probabilities * upstream[:, None]
       if e:
         vocab_size = tf.cast(tf.shape(logits)[-1], upstream.dtype)
         d_logits -= (upstream * (e / vocab_size))[:, None]

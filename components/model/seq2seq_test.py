@@ -128,6 +128,22 @@ def test_smoothed_loss_gradient_is_softmax_minus_the_smoothed_target():
   assert not np.any(tape.gradient(ours, logits).numpy()[:, 2])
 
 
+def test_loss_is_exact_where_the_labels_probability_underflows():
+  """A confident wrong prediction: the label's probability, e^-300, is 0 in
+  float32, yet its cross-entropy (300) and gradient come out exact."""
+  logits = tf.constant([[300.0, 0.0, 0.0, 0.0], [0.0, 1.0, 2.0, 3.0]])
+  labels = tf.constant([1, 3])
+  with tf.GradientTape() as tape:
+    tape.watch(logits)
+    loss = seq2seq.masked_cross_entropy(labels, logits)
+  log_z = [300.0, 3.0 + np.log(np.sum(np.exp([-3.0, -2.0, -1.0, 0.0])))]
+  expected = np.mean([log_z[0] - 0.0, log_z[1] - 3.0])
+  np.testing.assert_allclose(loss, expected, rtol=1e-6)
+  gradient = tape.gradient(loss, logits).numpy()
+  np.testing.assert_allclose(gradient[0], [0.5, -0.5, 0.0, 0.0], atol=1e-7)
+  assert np.all(np.isfinite(gradient))
+
+
 def test_memorizes_a_handful_of_pairs_and_exports(tiny_transform, tmp_path):
   """Train a tiny model to overfit 16 pairs; the exported text signature must
   reproduce the training targets (real decoding, through the real transform)."""

@@ -436,10 +436,15 @@ class TiedOutputProjection(tf.keras.layers.Layer):
   def call(self, x, embeddings):
     # One 2-D matmul for any rank: tf.einsum('...d,vd->...v') returns wrong
     # values for 2-D x in TF 2.16 (checked in transformer_test.py).
-    if x.shape.rank == 2:   # a decoding step's [N, D]: no reshapes
-      return tf.matmul(x, tf.cast(embeddings, x.dtype),
-                       transpose_b=True) + tf.cast(self.bias, x.dtype)
+    # The bias through bias_add: its gradient is then BiasAddGrad, where a
+    # broadcast add's is a Sum over the rows of the [N, V] gradient that
+    # took several times as long (benchmarks/README.md, "Training update
+    # cost").
+    bias = tf.cast(self.bias, x.dtype)
+    if x.shape.rank == 2:   # [N, D]: a decoding step, or training's tokens
+      return tf.nn.bias_add(
+          tf.matmul(x, tf.cast(embeddings, x.dtype), transpose_b=True), bias)
     flat = tf.reshape(x, [-1, tf.shape(x)[-1]])
-    logits = tf.matmul(flat, tf.cast(embeddings, x.dtype), transpose_b=True)
-    logits = tf.reshape(logits, tf.concat([tf.shape(x)[:-1], [-1]], 0))
-    return logits + tf.cast(self.bias, x.dtype)
+    logits = tf.nn.bias_add(
+        tf.matmul(flat, tf.cast(embeddings, x.dtype), transpose_b=True), bias)
+    return tf.reshape(logits, tf.concat([tf.shape(x)[:-1], [-1]], 0))
