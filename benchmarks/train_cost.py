@@ -14,6 +14,9 @@ speed drifts. Prints a markdown table: milliseconds an update (median over
 --repeats rounds, after one traced update) and each configuration's cost
 against the first one's in the same round.
 
+`--profile-updates K` then profiles K updates of each configuration
+(`tf.profiler`) and prints where their op time goes, by op type.
+
 `--autodiff-loss` puts before each configuration the same model compiled
 with the same loss whose gradient autodiff derives (log-sum-exp minus the
 label's logit), the baseline of the closed-form gradient that
@@ -22,7 +25,10 @@ label's logit), the baseline of the closed-form gradient that
 import argparse
 import functools
 import os
+import shutil
 import sys
+import tempfile
+from typing import Dict
 
 os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
@@ -93,19 +99,43 @@ def build_update(config_name: str, vocab_size: int, source_length: int,
   return update, sentences, params
 
 
+def op_ms_by_type(update, updates: int) -> Dict[str, float]:
+  """Op type -> milliseconds an update, from a profiler trace of `updates`
+  updates (op time summed over TensorFlow's threads)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from benchmarks import measure as measure_lib  # pylint: disable=g-import-not-at-top
+  logdir = tempfile.mkdtemp(prefix='nmt-train-cost-')
+  try:
+    tf.profiler.experimental.start(logdir)
+    for _ in range(updates):
+      update()
+    tf.profiler.experimental.stop()
+    profile = measure_lib.op_time_by_type(logdir)
+  finally:
+    shutil.rmtree(logdir, ignore_errors=True)
+  return {op: 1000 * share * profile.seconds / updates
+          for op, share in profile.by_type}
+
+
 def measure(config_names, vocab_size: int, source_length: int,
-            target_length: int, repeats: int) -> list:
+            target_length: int, repeats: int,
+            profile_updates: int = 0) -> list:
   """One row per configuration: milliseconds an update (median), and its
-  cost against the first configuration's in the same round."""
+  cost against the first configuration's in the same round; with
+  `profile_updates`, also where an update's op time goes ('op_ms')."""
   from benchmarks import measure as measure_lib  # pylint: disable=g-import-not-at-top
   updates = [build_update(name, vocab_size, source_length, target_length)
              for name in config_names]
   timed = measure_lib.time_in_turn([u for u, _, _ in updates], repeats)
-  return [{'config': name, 'params': params, 'sentences': sentences,
+  rows = [{'config': name, 'params': params, 'sentences': sentences,
            'update_ms': 1000 * t.median_s, 'ratio': t.ratio,
            'ratio_range': t.ratio_range, 'slower_rounds': t.slower_rounds}
           for name, t, (_, sentences, params) in zip(config_names, timed,
                                                      updates)]
+  if profile_updates:
+    for row, (update, _, _) in zip(rows, updates):
+      row['op_ms'] = op_ms_by_type(update, profile_updates)
+  return rows
 
 
 def format_table(rows, args) -> str:
@@ -117,6 +147,20 @@ def format_table(rows, args) -> str:
       ['sentences an update', 'ms an update (median)'], rows,
       lambda r: [str(r['sentences']), f"{r['update_ms']:.0f}"],
       args.repeats)
+
+
+def format_profile(rows, top: int) -> str:
+  """A markdown table: the op types that take most of the first
+  configuration's update, ms an update for each configuration."""
+  ops = sorted(rows[0]['op_ms'], key=lambda op: -rows[0]['op_ms'][op])[:top]
+  lines = ['op time an update, ms, summed over threads (profiler)', '',
+           '| op type | ' + ' | '.join(r['config'] for r in rows) + ' |',
+           '| --- |' + ' --- |' * len(rows)]
+  for op in ops + ['all ops']:
+    cells = [(sum(r['op_ms'].values()) if op == 'all ops'
+              else r['op_ms'].get(op, 0.0)) for r in rows]
+    lines.append(f'| {op} | ' + ' | '.join(f'{c:.0f}' for c in cells) + ' |')
+  return '\n'.join(lines)
 
 
 def main(argv=None) -> int:
@@ -131,13 +175,21 @@ def main(argv=None) -> int:
   parser.add_argument('--autodiff-loss', action='store_true',
                       help='time each configuration after its model with '
                       'the autodiff-gradient loss')
+  parser.add_argument('--profile-updates', type=int, default=0,
+                      help='also profile this many updates of each '
+                      'configuration and print op time by op type')
+  parser.add_argument('--profile-top', type=int, default=15,
+                      help='op types in that table')
   args = parser.parse_args(argv)
   names = args.configs
   if args.autodiff_loss:
     names = [n for name in names for n in (name + AUTODIFF, name)]
   rows = measure(names, args.vocab_size, args.source_length,
-                 args.target_length, args.repeats)
+                 args.target_length, args.repeats, args.profile_updates)
   print(format_table(rows, args))
+  if args.profile_updates:
+    print()
+    print(format_profile(rows, args.profile_top))
   return 0
 
 

@@ -55,3 +55,18 @@ def test_updates_share_one_iterator_as_fit_does(monkeypatch):
   losses = [update()['loss'] for _ in range(3)]
   assert all(isinstance(loss, float) for loss in losses)
   assert len(set(losses)) == 3   # each call is an update on the same batch
+
+
+def test_profiles_where_an_updates_op_time_goes():
+  rows = train_cost.measure(['smoke', 'default'], 50, 3, 4, 1,
+                            profile_updates=2)
+  for row in rows:
+    assert row['op_ms'] and all(ms > 0 for ms in row['op_ms'].values())
+    assert any('MatMul' in op for op in row['op_ms'])
+  table = train_cost.format_profile(rows, top=3).splitlines()
+  assert table[2] == '| op type | smoke | default |'
+  assert len(table) == 4 + 3 + 1
+  smoke_ms = sorted(rows[0]['op_ms'].values(), reverse=True)
+  assert [float(line.split('|')[2]) for line in table[4:7]] == [
+      round(ms) for ms in smoke_ms[:3]]
+  assert table[-1].startswith('| all ops | ')

@@ -438,8 +438,8 @@ class TiedOutputProjection(tf.keras.layers.Layer):
     # values for 2-D x in TF 2.16 (checked in transformer_test.py).
     # The bias through bias_add: its gradient is then BiasAddGrad, where a
     # broadcast add's is a Sum over the rows of the [N, V] gradient that
-    # took several times as long (benchmarks/README.md, "Training update
-    # cost").
+    # took two to three times as long (benchmarks/README.md, "Training
+    # update cost").
     bias = tf.cast(self.bias, x.dtype)
     if x.shape.rank == 2:   # [N, D]: a decoding step, or training's tokens
       return tf.nn.bias_add(
