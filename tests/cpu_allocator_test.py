@@ -50,6 +50,7 @@ def test_importing_the_package_keeps_freed_blocks_for_the_next_step():
   faults = _faults('', TF_CPU_ALLOCATOR_USE_BFC='false')
   if faults < 5 * _PAGES:
     pytest.skip(f'without the BFC allocator this machine faulted {faults} '
-                'pages in 10 steps: its C library already reuses the freed '
-                'blocks, so there is nothing to show here')
+                'pages in 10 steps: its default CPU allocator already reuses '
+                'freed blocks, so the setting has no faults to remove here '
+                '(the test above checks the setting itself)')
   assert _faults('import nmt_tfx') < _PAGES
