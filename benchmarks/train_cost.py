@@ -17,6 +17,10 @@ against the first one's in the same round.
 `--profile-updates K` then profiles K updates of each configuration
 (`tf.profiler`) and prints where their op time goes, by op type.
 
+A configuration is a name from `pipeline/configs.py`, optionally followed
+by overrides as JSON, merged as the CLI's are (`configs.merge`):
+`'long{"hparams": {"output_matmul_dtype": "bfloat16"}}'`.
+
 `--autodiff-loss` puts before each configuration the same model compiled
 with the same loss whose gradient autodiff derives (log-sum-exp minus the
 label's logit), the baseline of the closed-form gradient that
@@ -24,6 +28,7 @@ label's logit), the baseline of the closed-form gradient that
 """
 import argparse
 import functools
+import json
 import os
 import shutil
 import sys
@@ -52,6 +57,22 @@ def autodiff_cross_entropy(labels, logits, label_smoothing: float = 0.0):
   return tf.reduce_sum(losses * mask) / tf.maximum(tf.reduce_sum(mask), 1.0)
 
 
+def pipeline_config(spec: str):
+  """The configuration a spec names: 'NAME' or 'NAME{overrides JSON}'."""
+  from nmt_tfx.pipeline import configs  # pylint: disable=g-import-not-at-top
+  name, brace, overrides = spec.partition('{')
+  if name not in configs.CONFIGS:
+    raise SystemExit(f'unknown configuration {name!r} in {spec!r}; known: '
+                     f'{", ".join(configs.CONFIGS)}')
+  if not brace:
+    return configs.CONFIGS[name]
+  try:
+    overrides = json.loads(brace + overrides)
+  except json.JSONDecodeError as e:
+    raise SystemExit(f'{spec!r}: the overrides are not JSON: {e}') from e
+  return configs.merge(configs.CONFIGS[name], overrides, where=spec)
+
+
 def build_update(config_name: str, vocab_size: int, source_length: int,
                  target_length: int):
   """-> (update, sentences, parameters): update() makes one training update
@@ -62,9 +83,8 @@ def build_update(config_name: str, vocab_size: int, source_length: int,
   from nmt_tfx.components.model import seq2seq  # pylint: disable=g-import-not-at-top
   from nmt_tfx.components.model import trainer  # pylint: disable=g-import-not-at-top
   from nmt_tfx.components.text import vocabulary  # pylint: disable=g-import-not-at-top
-  from nmt_tfx.pipeline import configs  # pylint: disable=g-import-not-at-top
   autodiff = config_name.endswith(AUTODIFF)
-  config = configs.CONFIGS[config_name.removesuffix(AUTODIFF)]
+  config = pipeline_config(config_name.removesuffix(AUTODIFF))
   hparams = config.hparams
   model = trainer.build_model(vocab_size, vocab_size, hparams,
                               config.train_steps)

@@ -70,3 +70,21 @@ def test_profiles_where_an_updates_op_time_goes():
   assert [float(line.split('|')[2]) for line in table[4:7]] == [
       round(ms) for ms in smoke_ms[:3]]
   assert table[-1].startswith('| all ops | ')
+
+
+def test_a_configuration_takes_overrides_as_the_cli_merges_them():
+  import pytest  # pylint: disable=g-import-not-at-top
+  from nmt_tfx.pipeline import configs  # pylint: disable=g-import-not-at-top
+  config = train_cost.pipeline_config(
+      'long{"hparams": {"output_matmul_dtype": "bfloat16"}, '
+      '"train_steps": 10}')
+  assert config.hparams.output_matmul_dtype == 'bfloat16'
+  assert config.train_steps == 10
+  assert config.hparams.batch_tokens == configs.CONFIGS['long'].hparams.batch_tokens
+  assert train_cost.pipeline_config('long') is configs.CONFIGS['long']
+  with pytest.raises(SystemExit, match="unknown configuration 'lon'"):
+    train_cost.pipeline_config('lon')
+  with pytest.raises(SystemExit, match='not JSON'):
+    train_cost.pipeline_config('long{hparams}')
+  with pytest.raises(configs.ConfigError, match='unknown colour'):
+    train_cost.pipeline_config('long{"colour": 1}')

@@ -148,6 +148,16 @@ def check_consistent(config: PipelineConfig,
           f'tokenizer {preprocessing.tokenizer!r}, joint_vocabulary '
           f'{preprocessing.joint_vocabulary}. Set share_embeddings false to '
           'use two vocabularies')
+  if hparams.output_matmul_dtype not in ('float32', 'bfloat16', 'auto'):
+    raise ConfigError(f'{where}: output_matmul_dtype must be float32, '
+                      f'bfloat16 or auto; got {hparams.output_matmul_dtype!r}')
+  if hparams.output_matmul_dtype != 'float32' and not (
+      hparams.model == 'transformer' and hparams.tie_target_embeddings):
+    raise ConfigError(
+        f'{where}: output_matmul_dtype {hparams.output_matmul_dtype!r} is an '
+        'option of the Transformer with tied target embeddings, not of '
+        f'model {hparams.model!r} (tie_target_embeddings '
+        f'{hparams.tie_target_embeddings})')
   return config
 
 

@@ -50,6 +50,18 @@ def test_shared_embeddings_without_one_joint_vocabulary_are_refused(flags):
     config_of(*flags)
 
 
+@pytest.mark.parametrize('flags, message', [
+    (['--config', 'lstm', '--hparams', '{"output_matmul_dtype": "auto"}'],
+     "output_matmul_dtype 'auto' is an option of the Transformer"),
+    (['--hparams', '{"tie_target_embeddings": false, '
+      '"output_matmul_dtype": "bfloat16"}'], 'tie_target_embeddings False'),
+    (['--hparams', '{"output_matmul_dtype": "float16"}'],
+     "output_matmul_dtype must be float32, bfloat16 or auto; got 'float16'")])
+def test_output_matmul_dtype_is_refused_where_it_cannot_apply(flags, message):
+  with pytest.raises(configs.ConfigError, match=message):
+    config_of(*flags)
+
+
 def test_json_overrides_merge_into_the_named_configuration():
   config = config_of('--config', 'quality', '--preprocessing',
                      '{"max_source_length": 80}', '--hparams',

@@ -29,6 +29,13 @@ class HParams:
   # Keras dtype policy: 'float32', 'mixed_bfloat16' (CPUs with AVX512-BF16,
   # TPUs) or 'mixed_float16' (GPUs; Keras adds loss scaling).
   precision: str = 'float32'
+  # The dtype of the Transformer's tied output projection in training (its
+  # matmul and both gradient matmuls; the [N, V] logits and the loss stay
+  # float32): 'float32', 'bfloat16', or 'auto' (bfloat16 where the training
+  # devices multiply it natively: CPUs with AMX or AVX512-BF16, GPUs of
+  # compute capability 8.0 or more; else float32). Validation loss,
+  # decoding and the exported model use the policy's dtype.
+  output_matmul_dtype: str = 'float32'
   # Tokens per batch and replica (sentences x their padded max(source,
   # target) length); the global budget scales with replicas. Each length
   # bucket batches budget // its longest length sentences. On Multi30k

@@ -42,8 +42,9 @@ class AttentionSeq2Seq(token_steps.TokenSteps, tf.keras.Model):
                                  training=training)
     return outputs
 
-  def output_logits(self, outputs: tf.Tensor) -> tf.Tensor:
+  def output_logits(self, outputs: tf.Tensor, training=False) -> tf.Tensor:
     """Decoder outputs [..., D] -> logits [..., V]."""
+    del training   # the same Dense layer in training and decoding
     return self.decoder.project(outputs)
 
   def call(self, inputs: Dict[str, tf.Tensor], training=False) -> tf.Tensor:

@@ -21,7 +21,7 @@ class TokenSteps:
   """Mixin for a `tf.keras.Model` with
 
     decoder_outputs(inputs, training) -> [B, T, D]   (teacher forcing)
-    output_logits(outputs [..., D]) -> [..., V]
+    output_logits(outputs [..., D], training) -> [..., V]
 
   whose `call` is their composition. Overrides `train_step` and `test_step`;
   everything else (compile, fit, the distribution strategy, loss scaling
@@ -40,7 +40,7 @@ class TokenSteps:
       self(features, training=False)
     outputs = self.decoder_outputs(features, training=training)
     real = tf.not_equal(labels, vocabulary.PAD_ID)
-    return (self.output_logits(tf.boolean_mask(outputs, real)),
+    return (self.output_logits(tf.boolean_mask(outputs, real), training),
             tf.boolean_mask(labels, real))
 
   def train_step(self, data):

@@ -3,10 +3,12 @@
 use either model unchanged (choose with HParams.model, see models.py)."""
 from typing import Dict, NamedTuple, Tuple
 
+from absl import logging
 import tensorflow as tf
 
 from nmt_tfx.components.data import features
 from nmt_tfx.components.model import decoding
+from nmt_tfx.components.model import native_bfloat16
 from nmt_tfx.components.model import token_steps
 from nmt_tfx.components.model import transformer_layers as layers
 from nmt_tfx.components.model.hparams import HParams
@@ -40,7 +42,7 @@ class TransformerSeq2Seq(token_steps.TokenSteps, tf.keras.Model):
       transformer_dim, transformer_ff_dim, tie_target_embeddings,
       share_embeddings (one [V, D] matrix embeds source and target, and with
       tie_target_embeddings projects the outputs too: three-way tying, which
-      needs equal vocabularies) and dropout.
+      needs equal vocabularies), dropout and output_matmul_dtype.
   """
 
   def __init__(self, source_vocab_size: int, target_vocab_size: int,
@@ -77,8 +79,12 @@ class TransformerSeq2Seq(token_steps.TokenSteps, tf.keras.Model):
     self.decoder = layers.Decoder(hp.decoder_layers, *sizes, name='decoder')
     self.tie_target_embeddings = hp.tie_target_embeddings
     if hp.tie_target_embeddings:
+      matmul_dtype = native_bfloat16.resolve(hp.output_matmul_dtype)
+      logging.info('Output projection in training: %s matmuls '
+                   '(output_matmul_dtype %r)', matmul_dtype,
+                   hp.output_matmul_dtype)
       self.project = layers.TiedOutputProjection(target_vocab_size,
-                                                 name='logits')
+                                                 matmul_dtype, name='logits')
     else:
       self.project = tf.keras.layers.Dense(target_vocab_size, name='logits')
 
@@ -88,10 +94,11 @@ class TransformerSeq2Seq(token_steps.TokenSteps, tf.keras.Model):
     x = self.source_embedding(source_ids, training=training)
     return self.encoder(x, mask, training=training), mask
 
-  def output_logits(self, outputs: tf.Tensor) -> tf.Tensor:
+  def output_logits(self, outputs: tf.Tensor, training=False) -> tf.Tensor:
     """Decoder outputs [..., D] -> logits [..., V]."""
     if self.tie_target_embeddings:
-      return self.project(outputs, self.target_embedding.embeddings)
+      return self.project(outputs, self.target_embedding.embeddings,
+                          training=training)
     return self.project(outputs)
 
   def _teacher_forced(self, inputs, training):
@@ -109,7 +116,8 @@ class TransformerSeq2Seq(token_steps.TokenSteps, tf.keras.Model):
     return self._teacher_forced(inputs, training)[0]
 
   def call(self, inputs: Dict[str, tf.Tensor], training=False) -> tf.Tensor:
-    return self.output_logits(self.decoder_outputs(inputs, training))
+    return self.output_logits(self.decoder_outputs(inputs, training),
+                              training)
 
   def encode(self, source_ids: tf.Tensor
              ) -> Tuple[TransformerEncoded, LayerKeyValues]:

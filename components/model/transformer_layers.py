@@ -414,37 +414,47 @@ class TiedOutputProjection(tf.keras.layers.Layer):
 
   Args:
     vocab_size: int, V.
+    training_matmul_dtype: the dtype of the matmul (and so of both its
+      gradients) in training, e.g. 'bfloat16' on hardware that multiplies
+      it natively; None: the compute dtype. The product is cast back to the
+      compute dtype before the bias, so the logits keep theirs. Outside
+      training the matmul runs in the compute dtype.
 
   Call arguments:
     x: [..., D], e.g. [B, T, D], or [N, D] for N target tokens.
     embeddings: [V, D], the target embedding matrix (owned by the embedding
       layer; only the bias [V] belongs to this layer).
+    training: bool.
 
   Returns:
     logits [..., V] in the compute dtype.
   """
 
-  def __init__(self, vocab_size: int, **kwargs):
+  def __init__(self, vocab_size: int,
+               training_matmul_dtype: Optional[str] = None, **kwargs):
     super().__init__(**kwargs)
     self.vocab_size = vocab_size
+    self.training_matmul_dtype = training_matmul_dtype
 
   def build(self, input_shape):
     self.bias = self.add_weight('bias', shape=[self.vocab_size],
                                 initializer='zeros')
     super().build(input_shape)
 
-  def call(self, x, embeddings):
+  def call(self, x, embeddings, training=None):
     # One 2-D matmul for any rank: tf.einsum('...d,vd->...v') returns wrong
     # values for 2-D x in TF 2.16 (checked in transformer_test.py).
     # The bias through bias_add: its gradient is then BiasAddGrad, where a
     # broadcast add's is a Sum over the rows of the [N, V] gradient that
     # took two to three times as long (benchmarks/README.md, "Training
     # update cost").
-    bias = tf.cast(self.bias, x.dtype)
+    dtype = (self.training_matmul_dtype if training and
+             self.training_matmul_dtype else x.dtype)
+    flat = x if x.shape.rank == 2 else tf.reshape(x, [-1, tf.shape(x)[-1]])
+    product = tf.matmul(tf.cast(flat, dtype), tf.cast(embeddings, dtype),
+                        transpose_b=True)
+    logits = tf.nn.bias_add(tf.cast(product, x.dtype),
+                            tf.cast(self.bias, x.dtype))
     if x.shape.rank == 2:   # [N, D]: a decoding step, or training's tokens
-      return tf.nn.bias_add(
-          tf.matmul(x, tf.cast(embeddings, x.dtype), transpose_b=True), bias)
-    flat = tf.reshape(x, [-1, tf.shape(x)[-1]])
-    logits = tf.nn.bias_add(
-        tf.matmul(flat, tf.cast(embeddings, x.dtype), transpose_b=True), bias)
+      return logits
     return tf.reshape(logits, tf.concat([tf.shape(x)[:-1], [-1]], 0))

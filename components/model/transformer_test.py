@@ -381,3 +381,48 @@ def test_tied_projection_is_x_times_embeddings_transposed_at_any_rank():
                              atol=1e-4)
   np.testing.assert_allclose(projection(tf.reshape(x, [-1, 32]), embeddings),
                              expected.reshape([-1, 14]), rtol=1e-5, atol=1e-4)
+
+
+def test_tied_projection_multiplies_in_its_training_dtype_in_training_only():
+  projection = layers.TiedOutputProjection(14, 'bfloat16')
+  embeddings = tf.random.stateless_normal([14, 32], seed=[1, 1])
+  x = tf.random.stateless_normal([64, 32], seed=[2, 2])
+  projection.build(x.shape)
+  projection.bias.assign(tf.range(14.0))
+  bias = np.arange(14.0)
+  exact = x.numpy() @ embeddings.numpy().T + bias
+  np.testing.assert_allclose(projection(x, embeddings, training=False), exact,
+                             rtol=1e-5, atol=1e-4)
+  with tf.GradientTape() as tape:
+    tape.watch([x, embeddings])
+    logits = projection(x, embeddings, training=True)
+  assert logits.dtype == tf.float32
+  rounded = [tf.cast(tf.cast(t, tf.bfloat16), tf.float32).numpy()
+             for t in (x, embeddings)]
+  # bfloat16 inputs, a bfloat16 product (8-bit mantissa), a float32 bias.
+  product = rounded[0] @ rounded[1].T
+  assert (np.abs(logits - bias - product)
+          <= 2.0 ** -8 * np.abs(product) + 1e-3).all()
+  assert np.abs(logits - exact).max() > 1e-4   # not the float32 product
+  grads = tape.gradient(logits, [x, embeddings])
+  assert [g.dtype for g in grads] == [tf.float32, tf.float32]
+
+
+def test_output_matmul_dtype_changes_training_logits_but_not_inference():
+  features = _inputs()
+  labels = tf.concat([TARGET[:, 1:], tf.fill([3, 1], tf.constant(EOS, tf.int64))],
+                     1) * tf.cast(TARGET > 0, tf.int64)
+  exact, bf16 = _model(), _model(dataclasses.replace(
+      SMALL, output_matmul_dtype='bfloat16'))
+  np.testing.assert_array_equal(_logits(exact), _logits(bf16))
+  encoded, keys = bf16.encode(SOURCE)
+  bos = tf.fill([3], tf.constant(BOS, tf.int64))
+  expected_encoded, expected_keys = exact.encode(SOURCE)
+  np.testing.assert_array_equal(
+      bf16.decode_step(bos, encoded.state, encoded, keys)[0],
+      exact.decode_step(bos, expected_encoded.state, expected_encoded,
+                        expected_keys)[0])
+  trained = [m.real_token_logits(features, labels, training=True)[0].numpy()
+             for m in (exact, bf16)]
+  np.testing.assert_allclose(trained[1], trained[0], atol=0.05)
+  assert not np.array_equal(trained[1], trained[0])
