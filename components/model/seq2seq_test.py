@@ -164,6 +164,7 @@ def test_memorizes_a_handful_of_pairs_and_exports(tiny_transform, tmp_path):
   with open(tmp_path / 'logs' / trainer.TRAINING_SUMMARY) as f:
     summary = json.load(f)
   assert summary['selection']['val_bleu'] == max(val_bleu)
+  assert summary['output_matmul_dtype'] == 'float32'
   # The batch plan derived from the data: buckets, sentences a batch.
   batches = summary['batches']
   assert batches['sampled'] == 16 and batches['over_cap'] == 0.0

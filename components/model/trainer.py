@@ -18,6 +18,7 @@ from nmt_tfx.components.model import inputs
 from nmt_tfx.components.model import model_config
 from nmt_tfx.components.model import model_selection
 from nmt_tfx.components.model import models
+from nmt_tfx.components.model import native_bfloat16
 from nmt_tfx.components.model import schedules
 from nmt_tfx.components.model import seq2seq
 from nmt_tfx.components.model import warm_start
@@ -146,6 +147,8 @@ def train_and_export(*, train_files, eval_files, transform_output: str,
                  'steps': len(history.epoch) * steps_per_epoch,
                  'epochs': len(history.epoch), 'planned_epochs': epochs,
                  'replicas': replicas, 'batches': plan.to_dict(),
+                 'output_matmul_dtype': native_bfloat16.resolve(
+                     hparams.output_matmul_dtype),
                  'selection': selection.selection if selection else None,
                  'history': history.history}, f, indent=1)
   if diverged.diverged_at is not None:
