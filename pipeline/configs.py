@@ -11,6 +11,7 @@ from typing import Any, Dict, List, Mapping, Optional
 from nmt_tfx import schemas
 from nmt_tfx.pipeline import beam_profiles
 from nmt_tfx.components.data import corpus
+from nmt_tfx.components.model import native_bfloat16
 from nmt_tfx.components.model.hparams import HParams
 from nmt_tfx.components.preprocessing import PreprocessingConfig
 
@@ -148,7 +149,7 @@ def check_consistent(config: PipelineConfig,
           f'tokenizer {preprocessing.tokenizer!r}, joint_vocabulary '
           f'{preprocessing.joint_vocabulary}. Set share_embeddings false to '
           'use two vocabularies')
-  if hparams.output_matmul_dtype not in ('float32', 'bfloat16', 'auto'):
+  if hparams.output_matmul_dtype not in native_bfloat16.CHOICES:
     raise ConfigError(f'{where}: output_matmul_dtype must be float32, '
                       f'bfloat16 or auto; got {hparams.output_matmul_dtype!r}')
   if hparams.output_matmul_dtype != 'float32' and not (

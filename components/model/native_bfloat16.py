@@ -12,6 +12,8 @@ import tensorflow as tf
 # /proc/cpuinfo flags of CPUs whose oneDNN matmuls take bfloat16 natively.
 CPU_FLAGS = ('amx_bf16', 'avx512_bf16')
 GPU_MIN_CAPABILITY = (8, 0)
+# What a setting that `resolve` reads may say.
+CHOICES = ('float32', 'bfloat16', 'auto')
 
 
 def cpu_flags(cpuinfo: str = '/proc/cpuinfo') -> Tuple[str, ...]:
@@ -46,7 +48,7 @@ def is_native(flags: Iterable[str],
 def resolve(dtype: str, native: Optional[bool] = None) -> str:
   """'float32' or 'bfloat16' for a setting of 'float32', 'bfloat16' or 'auto'
   ('auto': bfloat16 where `native`, by default this machine's `is_native`)."""
-  if dtype not in ('float32', 'bfloat16', 'auto'):
+  if dtype not in CHOICES:
     raise ValueError(f"unknown dtype {dtype!r}: expected 'float32', "
                      "'bfloat16' or 'auto'")
   if dtype != 'auto':
