@@ -7,9 +7,16 @@ say nothing about the run. `StderrSieve` sits on descriptor 2, so it also sees
 the workers, which inherit it: those lines go to the run's log file, every
 other line to the terminal unchanged.
 
-Once the run is over (`stop`), descriptor 2 goes to the log file itself:
-what the interpreter prints while it shuts down (TensorFlow's function
-finalizers failing on half-torn-down modules) is kept there, not shown.
+What an interpreter prints while it shuts down (TensorFlow's function
+finalizers failing on half-torn-down modules, a traceback each) is kept in
+the log too, not shown: a Beam worker's when its stage ends
+(`FINALIZER_TRACEBACK`), and the CLI's own, as descriptor 2 goes to the log
+file once the run is over (`stop`).
+
+google-api-core warns at every import of a google package, in every
+process, that Python 3.10 is past its support window;
+`quiet_python_version_notice` turns that warning off in the CLI and in the
+processes it starts.
 
 No TensorFlow here: the sieve must be in place before TensorFlow loads.
 """
@@ -17,6 +24,7 @@ import os
 import re
 import sys
 import threading
+import warnings
 from typing import List, Optional
 
 # Start-up lines of TensorFlow's C++ runtime that carry no information.
@@ -29,6 +37,17 @@ RUNTIME_NOISE = re.compile(
     r'|This TensorFlow binary is optimized to use available CPU instructions'
     r'|^To enable the following instructions: .* rebuild TensorFlow')
 
+# First line of the traceback an exiting interpreter prints for each
+# TensorFlow function it cannot finalize; the traceback's own lines
+# (indented, or "Traceback ...") and its exception line follow.
+FINALIZER_TRACEBACK = re.compile(
+    r'^Exception ignored in: <function AtomicFunction\.__del__ ')
+
+# Where google-api-core's Python-support notice comes from, and the
+# PYTHONWARNINGS filter that turns it off.
+NOTICE_MODULE = 'google.api_core._python_version_support'
+PYTHON_VERSION_NOTICE = f'ignore::FutureWarning:{NOTICE_MODULE}'
+
 CLI_NAME = 'nmt-tfx'
 
 
@@ -39,8 +58,42 @@ def is_cli_process(module_name: str) -> bool:
           or os.path.basename(sys.argv[0] if sys.argv else '') == CLI_NAME)
 
 
+def quiet_python_version_notice() -> None:
+  """google-api-core's Python-support FutureWarning off in this process and,
+  through PYTHONWARNINGS, in the processes it starts (Beam workers)."""
+  warnings.filterwarnings('ignore', category=FutureWarning,
+                          module=re.escape(NOTICE_MODULE) + r'\Z')
+  current = os.environ.get('PYTHONWARNINGS', '')
+  if PYTHON_VERSION_NOTICE not in current.split(','):
+    os.environ['PYTHONWARNINGS'] = ','.join(
+        filter(None, [current, PYTHON_VERSION_NOTICE]))
+
+
+class NoiseFilter:
+  """Tells, line by line, what belongs in the log only: `RUNTIME_NOISE`
+  lines and whole `FINALIZER_TRACEBACK`s.
+
+  Lines of processes writing at once can interleave; a line of another
+  process inside such a traceback goes to the log with it.
+  """
+
+  def __init__(self):
+    self._in_traceback = False
+
+  def is_noise(self, line: str) -> bool:
+    if self._in_traceback:
+      # Its exception line, the first neither indented nor the header, ends it.
+      self._in_traceback = line.startswith(
+          (' ', 'Traceback (most recent call last):'))
+      return True
+    if FINALIZER_TRACEBACK.search(line):
+      self._in_traceback = True
+      return True
+    return bool(RUNTIME_NOISE.search(line))
+
+
 class StderrSieve:
-  """Moves `RUNTIME_NOISE` lines off descriptor 2 into a log file.
+  """Moves what `NoiseFilter` calls noise off descriptor 2 into a log file.
 
   Until `attach` names the log file, sifted lines are held in memory (a few
   dozen lines); a process that ends before that drops them.
@@ -86,9 +139,10 @@ class StderrSieve:
     self._reader.join(timeout)
 
   def _sift(self, read_end: int) -> None:
+    noise = NoiseFilter()
     with os.fdopen(read_end, 'rb') as pipe:
       for line in pipe:
-        if RUNTIME_NOISE.search(line.decode('utf-8', 'replace')):
+        if noise.is_noise(line.decode('utf-8', 'replace')):
           with self._lock:
             if self._log:
               self._log.write(line)
