@@ -13,10 +13,12 @@ the log too, not shown: a Beam worker's when its stage ends
 (`FINALIZER_TRACEBACK`), and the CLI's own, as descriptor 2 goes to the log
 file once the run is over (`stop`).
 
-google-api-core warns at every import of a google package, in every
-process, that Python 3.10 is past its support window;
-`quiet_python_version_notice` turns that warning off in the CLI and in the
-processes it starts.
+Google packages print FutureWarnings as they are imported, in every
+process: google-api-core, for each google package, that Python 3.10 is past
+its support window; google-cloud-aiplatform, that it will want
+google-cloud-storage 3. Nothing a user of the pipeline can act on:
+`quiet_google_notices` turns them off in the CLI and in the processes it
+starts.
 
 No TensorFlow here: the sieve must be in place before TensorFlow loads.
 """
@@ -43,10 +45,10 @@ RUNTIME_NOISE = re.compile(
 FINALIZER_TRACEBACK = re.compile(
     r'^Exception ignored in: <function AtomicFunction\.__del__ ')
 
-# Where google-api-core's Python-support notice comes from, and the
-# PYTHONWARNINGS filter that turns it off.
-NOTICE_MODULE = 'google.api_core._python_version_support'
-PYTHON_VERSION_NOTICE = f'ignore::FutureWarning:{NOTICE_MODULE}'
+# The modules that issue those notices. PYTHONWARNINGS names a module
+# exactly, so the processes the CLI starts get one filter for each.
+NOTICE_MODULES = ('google.api_core._python_version_support',
+                  'google.cloud.aiplatform.models')
 
 CLI_NAME = 'nmt-tfx'
 
@@ -58,15 +60,15 @@ def is_cli_process(module_name: str) -> bool:
           or os.path.basename(sys.argv[0] if sys.argv else '') == CLI_NAME)
 
 
-def quiet_python_version_notice() -> None:
-  """google-api-core's Python-support FutureWarning off in this process and,
-  through PYTHONWARNINGS, in the processes it starts (Beam workers)."""
-  warnings.filterwarnings('ignore', category=FutureWarning,
-                          module=re.escape(NOTICE_MODULE) + r'\Z')
-  current = os.environ.get('PYTHONWARNINGS', '')
-  if PYTHON_VERSION_NOTICE not in current.split(','):
-    os.environ['PYTHONWARNINGS'] = ','.join(
-        filter(None, [current, PYTHON_VERSION_NOTICE]))
+def quiet_google_notices() -> None:
+  """FutureWarnings of google packages off in this process and, for
+  `NOTICE_MODULES`, through PYTHONWARNINGS in the processes it starts (Beam
+  workers)."""
+  warnings.filterwarnings('ignore', category=FutureWarning, module=r'google\.')
+  filters = [f for f in os.environ.get('PYTHONWARNINGS', '').split(',') if f]
+  filters += [f'ignore::FutureWarning:{module}' for module in NOTICE_MODULES
+              if f'ignore::FutureWarning:{module}' not in filters]
+  os.environ['PYTHONWARNINGS'] = ','.join(filters)
 
 
 class NoiseFilter:

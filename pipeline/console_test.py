@@ -114,18 +114,21 @@ def test_only_the_cli_process_installs_it():
   assert not console.is_cli_process('nmt_tfx.pipeline.local_runner')
 
 
-def test_the_python_version_notice_is_off_in_the_processes_the_cli_starts():
+def test_google_notices_are_off_in_the_cli_and_the_processes_it_starts():
+  # google-api-core's own check, and a warning issued as aiplatform's is.
   warn = textwrap.dedent('''
       import datetime
       from google.api_core import _python_version_support as support
       support.check_python_version(package='google-api-core',
                                    today=datetime.date(2099, 1, 1))
+      exec('import warnings; warnings.warn("storage < 3", FutureWarning)',
+           {'__name__': 'google.cloud.aiplatform.models'})
       ''')
   script = textwrap.dedent(f'''
       import subprocess, sys
       from nmt_tfx.pipeline import console
       if sys.argv[1] == 'quiet':
-        console.quiet_python_version_notice()
+        console.quiet_google_notices()
       exec({warn!r})   # this process
       subprocess.run([sys.executable, '-c', {warn!r}], check=True)   # a child
       ''')
@@ -133,6 +136,8 @@ def test_the_python_version_notice_is_off_in_the_processes_the_cli_starts():
   stderr = lambda mode: subprocess.run(
       [sys.executable, '-c', script, mode], capture_output=True, text=True,
       check=True, env=env).stderr
-  assert stderr('loud').count('FutureWarning: You are using a non-supported '
-                              'Python version') >= 2   # both processes
+  loud = stderr('loud')
+  assert loud.count('FutureWarning: You are using a non-supported '
+                    'Python version') >= 2   # both processes
+  assert loud.count('FutureWarning: storage < 3') == 2
   assert 'FutureWarning' not in stderr('quiet')

@@ -18,9 +18,9 @@ os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')  # before TensorFlow loads.
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # C++ INFO and WARNING off.
 
 from nmt_tfx.pipeline import console  # pylint: disable=g-import-not-at-top,g-bad-import-order
-# google-api-core's notice about Python 3.10 support, at every import: off
-# here and in the Beam workers this process starts.
-console.quiet_python_version_notice()
+# Google packages' FutureWarnings at import (Python 3.10 support, versions
+# of other google packages): off here and in the Beam workers started here.
+console.quiet_google_notices()
 # Run as the CLI: TensorFlow's start-up lines go to the run's log, not the
 # terminal (set up before TensorFlow loads, below).
 STDERR_SIEVE = (console.StderrSieve().start()

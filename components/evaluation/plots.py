@@ -101,7 +101,10 @@ def attention_figure(source_tokens: Sequence[str],
                      title: str = '') -> Figure:
   """weights [len(target), len(source)]: a row per generated token."""
   width = 1.5 + 0.4 * max(len(source_tokens), 1)
-  height = 1.0 + 0.35 * max(len(target_tokens), 1)
+  # A row a target token, and room for the source tokens' labels (rotated,
+  # below the image), the axis labels and the title.
+  label_room = 0.09 * max((len(token) for token in source_tokens), default=1)
+  height = 1.6 + label_room + 0.35 * max(len(target_tokens), 1)
   figure = Figure(figsize=(min(width, 14.0), min(height, 14.0)))
   ax = figure.subplots()
   image = ax.imshow(weights, cmap='viridis', vmin=0.0, vmax=1.0,

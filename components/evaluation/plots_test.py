@@ -1,5 +1,6 @@
 """The report's figures: what they draw, and that they render as PNG."""
 import struct
+import warnings
 
 import numpy as np
 import pytest
@@ -86,3 +87,14 @@ def test_attention_figure_is_labelled_with_tokens():
       source * 3, target * 3, np.full((15, 12), 1 / 12))))
   assert longer[0] > small[0] and longer[1] > small[1]
   assert len(plots.png(figure)) > 5000
+
+
+def test_attention_figure_has_room_for_a_one_token_translation():
+  """An untrained model's translation is '</s>' alone: one row, under a
+  title, above rotated source labels, still laid out (no warning)."""
+  source = ['Zwei', 'Hunde', 'spielen', 'ausgelassen', 'im', 'Schnee', '.']
+  with warnings.catch_warnings():
+    warnings.simplefilter('error')
+    figure = plots.attention_figure(source, ['</s>'], np.full((1, 7), 1 / 7),
+                                    title='Zwei Hunde spielen im Schnee .')
+    plots.png(figure)
