@@ -87,6 +87,20 @@ def test_codec_round_trips_german_validation_text(joint):
           .to_list()[0])))
 
 
+def test_a_translation_that_starts_with_a_continuation_has_no_joiner(joint):
+  """An undertrained model can emit a continuation piece first: the served
+  text must not carry the joiner."""
+  codec = codecs.load(joint, PreprocessingConfig.from_dict(CONFIG))
+  pieces = _lines(joint.vocabulary_file_by_name(codecs.JOINT_WORDPIECES))
+  first = next(i for i, p in enumerate(pieces) if p.startswith(subword.JOINER)
+               and len(p) > len(subword.JOINER))
+  dog = pieces.index('dog')
+  text = codec.decode(tf.ragged.constant([[first, dog, first], [first]],
+                                         dtype=tf.int64))
+  word = pieces[first][len(subword.JOINER):]
+  assert [t.decode() for t in text.numpy()] == [f'{word} dog{word}', word]
+
+
 def test_per_language_vocabularies(tmp_path):
   config = {**CONFIG, 'joint_vocabulary': False, 'subword_vocab_size': 500}
   out = run_transform(_pairs(800), tmp_path, config)

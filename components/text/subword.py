@@ -146,9 +146,13 @@ class WordPieces(tf.Module):
     return tf.ragged.map_flat_values(self._pieces.lookup, ids)
 
   def words(self, ids: tf.RaggedTensor) -> tf.RaggedTensor:
-    """[batch, (pieces)] ids (no BOS/EOS/PAD) -> [batch, (words)] string."""
+    """[batch, (pieces)] ids (no BOS/EOS/PAD) -> [batch, (words)] string.
+
+    A continuation joins the piece before it; one with nothing before it
+    (a model's first output piece can be one) is a word of its own."""
     text = tf.strings.reduce_join(self.pieces(ids), axis=-1, separator=' ')
-    return tf.strings.split(tf.strings.regex_replace(text, ' ' + JOINER, ''))
+    return tf.strings.split(
+        tf.strings.regex_replace(text, '(^| )' + JOINER, ''))
 
 
 def vocabulary_size(path: str) -> int:
