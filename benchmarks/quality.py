@@ -16,6 +16,7 @@ BLEU, test BLEU greedy and beam 5, cased and lowercased; and, since this
 machine's speed varies from hour to hour, the time an update took and the
 float32 matmul GFLOP/s a fresh process reached just before and just after
 the run. `--reuse-run` rebuilds the table from finished runs in --runs-dir.
+`--hparams JSON` sets more hyperparameters in every run, beside its seed.
 """
 import argparse
 import gzip
@@ -67,7 +68,7 @@ def run_pipeline(args, pair: str, config: str, seed: int) -> dict:
          '--config', config, '--data-dir', args.data_dir,
          '--source-lang', source, '--target-lang', target,
          '--runs-dir', _runs_dir(args, config, seed),
-         '--hparams', json.dumps({'seed': seed}),
+         '--hparams', json.dumps({**args.hparams, 'seed': seed}),
          *(['--train-steps', str(args.train_steps)] if args.train_steps else [])]
   print(f'[quality] {" ".join(cmd)}', file=sys.stderr, flush=True)
   before = _machine_gflops()
@@ -177,6 +178,8 @@ def main(argv=None) -> int:
   parser.add_argument('--seeds', nargs='+', type=int, default=[1],
                       help='a run for each (HParams.seed)')
   parser.add_argument('--train-steps', type=int, default=None)
+  parser.add_argument('--hparams', type=json.loads, default={},
+                      help='more hyperparameters for every run, as JSON')
   parser.add_argument('--runs-dir', default=None)
   parser.add_argument('--reuse-run', action='store_true')
   parser.add_argument('--json', help='also write the results here')

@@ -12,6 +12,7 @@ from nmt_tfx import schemas
 from nmt_tfx.pipeline import beam_profiles
 from nmt_tfx.components.data import corpus
 from nmt_tfx.components.model import native_bfloat16
+from nmt_tfx.components.model import schedules
 from nmt_tfx.components.model.hparams import HParams
 from nmt_tfx.components.preprocessing import PreprocessingConfig
 
@@ -159,6 +160,13 @@ def check_consistent(config: PipelineConfig,
         'option of the Transformer with tied target embeddings, not of '
         f'model {hparams.model!r} (tie_target_embeddings '
         f'{hparams.tie_target_embeddings})')
+  if hparams.lr_schedule not in schedules.SCHEDULES:
+    raise ConfigError(f'{where}: lr_schedule must be one of '
+                      f'{", ".join(schedules.SCHEDULES)}; got '
+                      f'{hparams.lr_schedule!r}')
+  if not 0.0 <= hparams.lr_final_fraction <= 1.0:
+    raise ConfigError(f'{where}: lr_final_fraction must be in [0, 1]; got '
+                      f'{hparams.lr_final_fraction!r}')
   return config
 
 

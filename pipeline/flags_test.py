@@ -50,6 +50,17 @@ def test_shared_embeddings_without_one_joint_vocabulary_are_refused(flags):
     config_of(*flags)
 
 
+@pytest.mark.parametrize('hparams, message', [
+    ('{"lr_schedule": "noam"}',
+     "lr_schedule must be one of constant, rsqrt, cosine; got 'noam'"),
+    ('{"lr_final_fraction": -0.1}',
+     r'lr_final_fraction must be in \[0, 1\]; got -0.1')])
+def test_a_schedule_that_cannot_run_is_refused_before_any_stage(
+    hparams, message):
+  with pytest.raises(configs.ConfigError, match=message):
+    config_of('--hparams', hparams)
+
+
 @pytest.mark.parametrize('flags, message', [
     (['--config', 'lstm', '--hparams', '{"output_matmul_dtype": "auto"}'],
      "output_matmul_dtype 'auto' is an option of the Transformer"),

@@ -20,6 +20,20 @@ def test_warmup_then_decay_shapes():
   np.testing.assert_allclose(cosine, [1e-3, 0.505e-3, 1e-5, 1e-5], rtol=1e-2)
 
 
+def test_cosine_ends_at_the_final_fraction_of_the_peak():
+  rates = _rates(schedules.WarmupSchedule(1e-3, 100, 'cosine', 1000,
+                                          final_fraction=0.1),
+                 [99, 549, 999, 5000])
+  np.testing.assert_allclose(rates, [1e-3, 0.55e-3, 1e-4, 1e-4], rtol=1e-2)
+  assert schedules.WarmupSchedule(1e-3, 100, 'cosine', 1000, 0.1).get_config()[
+      'final_fraction'] == 0.1
+
+
+def test_a_final_fraction_outside_0_to_1_is_a_clear_error():
+  with pytest.raises(ValueError, match='lr_final_fraction must be in'):
+    schedules.WarmupSchedule(1e-3, 0, 'cosine', 10, final_fraction=1.5)
+
+
 def test_no_warmup_starts_at_the_peak():
   assert float(schedules.WarmupSchedule(2e-3, 0, 'constant', 10)(0)) == (
       np.float32(2e-3))

@@ -41,7 +41,7 @@ def build_model(source_vocab_size: int, target_vocab_size: int,
     tf.keras.mixed_precision.set_global_policy(previous)
   learning_rate = schedules.WarmupSchedule(
       hparams.learning_rate, hparams.warmup_steps, hparams.lr_schedule,
-      train_steps)
+      train_steps, final_fraction=hparams.lr_final_fraction)
   loss = functools.partial(seq2seq.masked_cross_entropy,
                            label_smoothing=hparams.label_smoothing)
   loss.__name__ = 'masked_cross_entropy'
