@@ -1,4 +1,7 @@
 """The quality benchmark's table, from a finished run's numbers."""
+import json
+import os
+
 from benchmarks import quality
 
 
@@ -31,3 +34,23 @@ def test_a_reused_run_without_timing_still_gets_a_row():
 def test_machine_stage_measures_the_matmul_rate_in_a_fresh_process():
   # The stage the driver runs before and after each pipeline run.
   assert quality._machine_gflops() > 1  # pylint: disable=protected-access
+
+
+def test_every_run_gets_the_extra_hyperparameters_beside_its_seed(
+    tmp_path, monkeypatch):
+  commands = []
+
+  def fake_pipeline(cmd, check):  # stands in for a whole nmt-tfx run
+    commands.append(cmd)
+    os.makedirs(tmp_path / 'long-seed2' / 'nmt-en-de')
+
+  monkeypatch.setattr(quality.subprocess, 'run', fake_pipeline)
+  monkeypatch.setattr(quality, '_machine_gflops', lambda: 100.0)
+  args = quality.argparse.Namespace(
+      data_dir='/data', runs_dir=str(tmp_path), train_steps=None,
+      hparams={'lr_final_fraction': 0.1, 'seed': 7})
+  quality.run_pipeline(args, 'en-de', 'long', 2)
+  hparams = commands[0][commands[0].index('--hparams') + 1]
+  assert json.loads(hparams) == {'lr_final_fraction': 0.1, 'seed': 2}
+  assert commands[0][commands[0].index('--runs-dir') + 1] == str(
+      tmp_path / 'long-seed2')
