@@ -44,8 +44,7 @@ class HParams:
   learning_rate: float = 1e-3   # the peak, after warm-up
   lr_schedule: str = 'constant'  # 'constant', 'rsqrt' or 'cosine' (schedules.py)
   warmup_steps: int = 0
-  # cosine: the rate at the last step, as a fraction of the peak. Averaging
-  # the last checkpoints gains little when they all sit near the end's rate.
+  # cosine: the rate at the last step, as a fraction of the peak.
   lr_final_fraction: float = 0.01
   label_smoothing: float = 0.0
   clip_norm: float = 5.0
