@@ -43,10 +43,27 @@ def _run_dir(runs_dir: str, pair: str) -> str:
   return os.path.join(runs_dir, f'nmt-{pair}')
 
 
-def _read(data_dir: str, lang: str):
-  with gzip.open(os.path.join(data_dir, f'{TEST_STEM}.{lang}.gz'), 'rt',
+def read_split(data_dir: str, stem: str, lang: str):
+  """The lines of Multi30k's `{stem}.{lang}.gz`."""
+  with gzip.open(os.path.join(data_dir, f'{stem}.{lang}.gz'), 'rt',
                  encoding='utf-8') as f:
     return [line.rstrip('\n') for line in f]
+
+
+def translate_sentences(signature, sentences, beam_size: int,
+                        length_penalty: float, batch_size: int = 64):
+  """Translations of `sentences` by the served model's OPTIONS_SIGNATURE,
+  `batch_size` sentences a request."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from nmt_tfx.components.model import export  # pylint: disable=g-import-not-at-top
+  from nmt_tfx.components.serving import contract  # pylint: disable=g-import-not-at-top
+  outputs = []
+  for i in range(0, len(sentences), batch_size):
+    out = signature(**export.options_inputs(
+        tf.constant(sentences[i:i + batch_size]), beam_size, length_penalty))
+    outputs.extend(t.decode('utf-8')
+                   for t in out[contract.TRANSLATION_OUTPUT].numpy())
+  return outputs
 
 
 def machine_stage() -> dict:
@@ -105,19 +122,16 @@ def score_stage(args) -> dict:
   from nmt_tfx.components.serving import contract  # pylint: disable=g-import-not-at-top
   run = RunArtifacts(_run_dir(args.runs_dir, args.pair))
   source, target = args.pair.split('-')
-  sources, references = _read(args.data_dir, source), _read(args.data_dir, target)
+  sources = read_split(args.data_dir, TEST_STEM, source)
+  references = read_split(args.data_dir, TEST_STEM, target)
   loaded = tf.saved_model.load(run.model)
   translate = loaded.signatures[contract.OPTIONS_SIGNATURE]
   result = {'params': int(sum(np.prod(v.shape)
                               for v in export.model_variables(loaded)
                               if v.trainable))}
   for beam in (1, 5):
-    start, outputs = time.time(), []
-    for i in range(0, len(sources), 64):
-      out = translate(**export.options_inputs(
-          tf.constant(sources[i:i + 64]), beam, 0.6))
-      outputs.extend(t.decode('utf-8')
-                     for t in out[contract.TRANSLATION_OUTPUT].numpy())
+    start = time.time()
+    outputs = translate_sentences(translate, sources, beam, 0.6)
     scores = bleu.corpus_scores(outputs, references)
     result[f'beam{beam}'] = {'bleu': scores.bleu,
                              'bleu_lowercase': scores.bleu_lowercase,
