@@ -19,7 +19,6 @@ the run. `--reuse-run` rebuilds the table from finished runs in --runs-dir.
 `--hparams JSON` sets more hyperparameters in every run, beside its seed.
 """
 import argparse
-import gzip
 import json
 import os
 import subprocess
@@ -31,6 +30,7 @@ os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 from benchmarks import stages  # pylint: disable=g-import-not-at-top,wrong-import-position
+from benchmarks import wmt_like  # pylint: disable=g-import-not-at-top,wrong-import-position
 TEST_STEM = 'test_2016_flickr'
 
 
@@ -45,9 +45,7 @@ def _run_dir(runs_dir: str, pair: str) -> str:
 
 def read_split(data_dir: str, stem: str, lang: str):
   """The lines of Multi30k's `{stem}.{lang}.gz`."""
-  with gzip.open(os.path.join(data_dir, f'{stem}.{lang}.gz'), 'rt',
-                 encoding='utf-8') as f:
-    return [line.rstrip('\n') for line in f]
+  return wmt_like.read_lines(os.path.join(data_dir, f'{stem}.{lang}.gz'))
 
 
 def translate_sentences(signature, sentences, beam_size: int,
