@@ -5,8 +5,9 @@ directory. Its weights are only meaningful with the same vocabularies, and
 Transform rebuilds them every run, so a warm start happens only when every
 vocabulary file of this run's transform graph equals the production model's
 copy (its SavedModel `assets/`). Then every variable of the new model is set
-from the production model's variable of the same name and shape; if any has
-no such counterpart (the architecture or sizes changed), nothing is restored.
+from the production model's variable of the same name and shape; if any
+variable of either model has no such counterpart (the architecture or sizes
+changed), nothing is restored.
 The optimizer starts fresh. In every other case training starts from scratch,
 and the log says why; a production model that cannot be loaded (a damaged
 version directory, an op this process lacks) is one of those cases, logged
@@ -78,19 +79,26 @@ def _canonical(name: str) -> str:
 
 
 def _counterparts(targets: List[tf.Variable], sources: List[tf.Variable]):
-  """[(target, source)] matched by name and shape, else (if Keras numbered
-  the layers differently) by position with equal canonical names and shapes;
-  or the names without a counterpart."""
+  """([(target, source)], '') pairing every target and every source by name
+  and shape, else (if Keras numbered the layers differently) by position
+  with equal canonical names and shapes; or ([], what does not pair)."""
   by_name = {_name(v): v for v in sources}
   missing = [_name(v) for v in targets if _name(v) not in by_name
              or by_name[_name(v)].shape != v.shape]
-  if not missing:
-    return [(v, by_name[_name(v)]) for v in targets], []
+  unused = sorted(set(by_name) - {_name(v) for v in targets})
+  if not missing and not unused:
+    return [(v, by_name[_name(v)]) for v in targets], ''
   if len(targets) == len(sources) and all(
       _canonical(_name(t)) == _canonical(_name(s)) and t.shape == s.shape
       for t, s in zip(targets, sources)):
-    return list(zip(targets, sources)), []
-  return [], missing
+    return list(zip(targets, sources)), ''
+  if missing:
+    return [], (f'{len(missing)} of {len(targets)} variables have no '
+                'counterpart of the same name and shape (e.g. '
+                f'{missing[0]})')
+  # A production model with more layers, or one more normalization.
+  return [], (f'{len(unused)} of the production model\'s {len(sources)} '
+              f'variables have no counterpart here (e.g. {unused[0]})')
 
 
 def restore_variables(model: tf.keras.Model, saved_model_dir: str) -> Outcome:
@@ -101,12 +109,10 @@ def restore_variables(model: tf.keras.Model, saved_model_dir: str) -> Outcome:
     loaded = loading.load(saved_model_dir)
   except loading.UnloadableModelError as e:
     return Outcome(False, f'production model {e}', unloadable=True)
-  pairs, missing = _counterparts(model.variables,
-                                 export.model_variables(loaded))
-  if missing:
-    return Outcome(False, f'{len(missing)} of {len(model.variables)} variables '
-                   f'have no counterpart of the same name and shape (e.g. '
-                   f'{missing[0]}): architecture changed')
+  pairs, unpaired = _counterparts(model.variables,
+                                  export.model_variables(loaded))
+  if unpaired:
+    return Outcome(False, f'{unpaired}: architecture changed')
   for variable, value in pairs:
     variable.assign(value)
   return Outcome(True, f'restored {len(model.variables)} variables from '

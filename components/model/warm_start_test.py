@@ -82,6 +82,23 @@ def test_changed_architecture_trains_from_scratch(tiny_transform, serving_dir):
   assert all((b == v.numpy()).all() for b, v in zip(before, model.variables))
 
 
+def test_a_production_model_with_variables_this_one_lacks_is_not_used():
+  """A deeper production model, or a pre-norm Transformer's final norms
+  under a post-norm one: every new variable has a counterpart, but the
+  production model's weights mean something else without the rest."""
+  def variables(*names):
+    return [tf.Variable(tf.zeros([2]), name=n) for n in names]
+  pairs, unpaired = warm_start._counterparts(  # pylint: disable=protected-access
+      variables('encoder/layer_0/w'),
+      variables('encoder/layer_0/w', 'encoder/norm/gamma'))
+  assert pairs == []
+  assert unpaired == ("1 of the production model's 2 variables have no "
+                      'counterpart here (e.g. encoder/norm/gamma)')
+  pairs, unpaired = warm_start._counterparts(  # pylint: disable=protected-access
+      variables('encoder/layer_0/w'), variables('encoder/layer_0/w'))
+  assert len(pairs) == 1 and unpaired == ''
+
+
 def test_no_production_model_or_switched_off(tiny_transform, tmp_path):
   model, spec = new_model(tiny_transform)
   outcome = restore(model, spec, tmp_path / 'empty', tiny_transform)
