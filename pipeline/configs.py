@@ -13,6 +13,7 @@ from nmt_tfx.pipeline import beam_profiles
 from nmt_tfx.components.data import corpus
 from nmt_tfx.components.model import native_bfloat16
 from nmt_tfx.components.model import schedules
+from nmt_tfx.components.model import transformer_layers
 from nmt_tfx.components.model.hparams import HParams
 from nmt_tfx.components.preprocessing import PreprocessingConfig
 
@@ -167,6 +168,17 @@ def check_consistent(config: PipelineConfig,
   if not 0.0 <= hparams.lr_final_fraction <= 1.0:
     raise ConfigError(f'{where}: lr_final_fraction must be in [0, 1]; got '
                       f'{hparams.lr_final_fraction!r}')
+  if hparams.transformer_norm not in transformer_layers.NORMS:
+    raise ConfigError(f'{where}: transformer_norm must be one of '
+                      f'{", ".join(transformer_layers.NORMS)}; got '
+                      f'{hparams.transformer_norm!r}')
+  try:
+    hparams.epochs(config.train_steps)
+  except ValueError as e:
+    raise ConfigError(f'{where}: {e}') from None
+  if not 0.0 < hparams.adam_beta2 < 1.0:
+    raise ConfigError(f'{where}: adam_beta2 must be in (0, 1); got '
+                      f'{hparams.adam_beta2!r}')
   return config
 
 

@@ -54,8 +54,11 @@ def test_shared_embeddings_without_one_joint_vocabulary_are_refused(flags):
     ('{"lr_schedule": "noam"}',
      "lr_schedule must be one of constant, rsqrt, cosine; got 'noam'"),
     ('{"lr_final_fraction": -0.1}',
-     r'lr_final_fraction must be in \[0, 1\]; got -0.1')])
-def test_a_schedule_that_cannot_run_is_refused_before_any_stage(
+     r'lr_final_fraction must be in \[0, 1\]; got -0.1'),
+    ('{"adam_beta2": 1.0}', r'adam_beta2 must be in \(0, 1\); got 1.0'),
+    ('{"transformer_norm": "sandwich"}',
+     "transformer_norm must be one of pre, post; got 'sandwich'")])
+def test_hyperparameters_that_cannot_run_are_refused_before_any_stage(
     hparams, message):
   with pytest.raises(configs.ConfigError, match=message):
     config_of('--hparams', hparams)
@@ -71,6 +74,16 @@ def test_a_schedule_that_cannot_run_is_refused_before_any_stage(
 def test_output_matmul_dtype_is_refused_where_it_cannot_apply(flags, message):
   with pytest.raises(configs.ConfigError, match=message):
     config_of(*flags)
+
+
+def test_train_steps_that_are_not_whole_epochs_are_refused():
+  # The default validates every 200 steps: 1,300 would train 1,200.
+  with pytest.raises(configs.ConfigError,
+                     match='train_steps 1300 is not a whole number of epochs '
+                     'of steps_per_epoch 200: set train_steps to 1200 or 1400'):
+    config_of('--config', 'default', '--train-steps', '1300')
+  assert config_of('--config', 'default',
+                   '--train-steps', '1400').train_steps == 1400
 
 
 def test_json_overrides_merge_into_the_named_configuration():

@@ -21,10 +21,10 @@ from conftest import ServingDirWatcher
 pytestmark = pytest.mark.slow
 
 
-def _cli_args(data_dir, runs_dir, steps):
-  return cli_command(data_dir, runs_dir, '--train-steps', str(steps),
+def _cli_args(data_dir, runs_dir, seed):
+  return cli_command(data_dir, runs_dir, '--train-steps', '100',
                      '--bleu-floor', '0', '--significance-level', '0',
-                     '--hparams', json.dumps(E2E_HPARAMS))
+                     '--hparams', json.dumps(dict(E2E_HPARAMS, seed=seed)))
 
 
 def _run_until_killed(args, stage: str, delay: float) -> str:
@@ -65,9 +65,9 @@ def test_kill_during_trainer_then_pusher(e2e_data_dir, tmp_path):
     watcher.start()
   try:
     # 1. Killed mid-training: nothing pushed; the rerun completes and pushes.
-    _run_until_killed(_cli_args(e2e_data_dir, runs_dir, 100), 'Trainer', 3.0)
+    _run_until_killed(_cli_args(e2e_data_dir, runs_dir, seed=1), 'Trainer', 3.0)
     assert not serving.exists() or not os.listdir(serving)
-    rerun = subprocess.run(_cli_args(e2e_data_dir, runs_dir, 100),
+    rerun = subprocess.run(_cli_args(e2e_data_dir, runs_dir, seed=1),
                            capture_output=True, text=True, check=False)
     assert rerun.returncode == 0, rerun.stderr[-4000:]
     first_versions = sorted(n for n in os.listdir(serving) if n.isdigit())
@@ -78,9 +78,9 @@ def test_kill_during_trainer_then_pusher(e2e_data_dir, tmp_path):
 
     # 2. Killed as the Pusher starts: whatever is visible is complete; the
     #    rerun completes, and every version in the directory is whole.
-    _run_until_killed(_cli_args(e2e_data_dir, runs_dir, 101),
+    _run_until_killed(_cli_args(e2e_data_dir, runs_dir, seed=2),
                       'VersionedPusher', 0.0)
-    rerun = subprocess.run(_cli_args(e2e_data_dir, runs_dir, 101),
+    rerun = subprocess.run(_cli_args(e2e_data_dir, runs_dir, seed=2),
                            capture_output=True, text=True, check=False)
     assert rerun.returncode == 0, rerun.stderr[-4000:]
     assert 'pushed: ' in rerun.stdout

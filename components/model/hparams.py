@@ -1,6 +1,6 @@
 """Model and training hyperparameters, read from the Trainer's custom_config."""
 import dataclasses
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 
 @dataclasses.dataclass(frozen=True)
@@ -21,6 +21,10 @@ class HParams:
   transformer_heads: int = 4      # must divide transformer_dim.
   transformer_dim: int = 256      # embeddings and every sublayer's output.
   transformer_ff_dim: int = 1024  # the feed-forward sublayers' hidden size.
+  # Layer normalization before each sublayer ('pre', Xiong et al. 2020:
+  # stable at high learning rates) or after each residual sum ('post', the
+  # original Transformer's and fairseq's default).
+  transformer_norm: str = 'pre'
   tie_target_embeddings: bool = True  # output projection = target embedding^T.
   # One embedding matrix for source and target (and, tied, the output
   # projection): needs one joint vocabulary (wordpiece, joint_vocabulary).
@@ -48,6 +52,9 @@ class HParams:
   lr_final_fraction: float = 0.01
   label_smoothing: float = 0.0
   clip_norm: float = 5.0
+  # Adam's decay of its squared-gradient average: Keras's 0.999, or the
+  # 0.98 of the Transformer recipes (Vaswani et al., 2017; fairseq's).
+  adam_beta2: float = 0.999
   steps_per_epoch: int = 250    # how often to log, validate and checkpoint.
   # Weights are chosen by greedy-decoded validation BLEU (model_selection.py).
   validation_bleu: bool = True
@@ -77,6 +84,21 @@ class HParams:
       raise ValueError(f'unknown hyperparameters: {sorted(unknown)}')
     return cls(**{k: tuple(v) if isinstance(v, list) else v
                   for k, v in (values or {}).items()})
+
+  def epochs(self, train_steps: int) -> Tuple[int, int]:
+    """(epochs, steps an epoch) that make exactly `train_steps` updates:
+    epochs of steps_per_epoch, or one of train_steps if that is fewer.
+    ValueError if whole epochs cannot: training would stop short of
+    train_steps, before its learning-rate schedule ends."""
+    per_epoch = max(1, min(self.steps_per_epoch, train_steps))
+    if train_steps < 1 or train_steps % per_epoch:
+      below = train_steps // per_epoch * per_epoch
+      raise ValueError(
+          f'train_steps {train_steps} is not a whole number of epochs of '
+          f'steps_per_epoch {per_epoch}: set train_steps to '
+          f'{below or per_epoch} or {below + per_epoch}, or change '
+          'steps_per_epoch')
+    return train_steps // per_epoch, per_epoch
 
   @property
   def decoder_layers(self) -> int:

@@ -47,6 +47,7 @@ def build_model(source_vocab_size: int, target_vocab_size: int,
   loss.__name__ = 'masked_cross_entropy'
   model.compile(
       optimizer=tf.keras.optimizers.Adam(learning_rate,
+                                         beta_2=hparams.adam_beta2,
                                          clipnorm=hparams.clip_norm),
       loss=loss, metrics=[seq2seq.masked_accuracy])
   return model
@@ -93,6 +94,7 @@ def train_and_export(*, train_files, eval_files, transform_output: str,
   preprocessing = preprocessing_lib.load_config(transform_output)
   warm_start_from = config.pop(warm_start.CONFIG_KEY, None)
   hparams = HParams.from_dict(config)
+  epochs, steps_per_epoch = hparams.epochs(train_steps)  # before any work
   tf.keras.utils.set_random_seed(hparams.seed)
   tf_transform_output = tft.TFTransformOutput(transform_output)
   strategy = strategy or distribution.make_strategy()
@@ -117,8 +119,6 @@ def train_and_export(*, train_files, eval_files, transform_output: str,
   warm_start.maybe_restore(model, warm_start_from, transform_output,
                            train_ds.element_spec[0])
 
-  steps_per_epoch = max(1, min(hparams.steps_per_epoch, train_steps))
-  epochs = max(1, train_steps // steps_per_epoch)
   diverged = _StopOnNaN()
   callbacks = [diverged, _LogLearningRate()]
   selection = None

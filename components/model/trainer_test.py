@@ -23,6 +23,12 @@ def test_float16_computes_in_half_precision_with_loss_scaling():
   assert trainer.build_model(30, 40, HParams(**SMALL)).decoder.project.compute_dtype == 'float32'
 
 
+def test_adams_second_moment_decay_comes_from_the_hyperparameters():
+  assert trainer.build_model(30, 40, HParams(**SMALL)).optimizer.beta_2 == 0.999
+  model = trainer.build_model(30, 40, HParams(adam_beta2=0.98, **SMALL))
+  assert model.optimizer.beta_2 == 0.98
+
+
 def test_bfloat16_trains_and_decodes_with_float32_losses_and_scores():
   model = trainer.build_model(30, 40, HParams(precision='mixed_bfloat16', **SMALL))
   assert model.decoder.project.compute_dtype == 'bfloat16'
@@ -46,3 +52,18 @@ def test_a_run_whose_loss_diverges_exports_nothing(tiny_transform, tmp_path):
     train_tiny(tiny_transform, export_dir, train_steps=40,
                learning_rate=float('inf'))
   assert not export_dir.exists()   # so the Pusher has nothing to push
+
+
+def test_steps_that_are_not_whole_epochs_are_refused_before_any_work(
+    tiny_transform, tmp_path):
+  """Keras trains whole epochs: 30 steps in epochs of 20 would stop at 20,
+  with the learning-rate schedule planned for 30 not yet at its end."""
+  import pytest  # pylint: disable=g-import-not-at-top
+  from conftest import train_tiny  # pylint: disable=g-import-not-at-top
+  with pytest.raises(ValueError, match='train_steps 30 is not a whole number '
+                     'of epochs of steps_per_epoch 20: set train_steps to 20 '
+                     'or 40, or change steps_per_epoch'):
+    train_tiny(tiny_transform, tmp_path / 'export', train_steps=30)
+  assert not (tmp_path / 'export').exists()
+  assert HParams(steps_per_epoch=20).epochs(40) == (2, 20)
+  assert HParams(steps_per_epoch=20).epochs(7) == (1, 7)   # one short epoch

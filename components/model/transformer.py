@@ -25,7 +25,7 @@ class TransformerEncoded(NamedTuple):
 
 
 class TransformerSeq2Seq(token_steps.TokenSteps, tf.keras.Model):
-  """Pre-norm Transformer encoder and decoder with sinusoidal positions.
+  """Transformer encoder and decoder with sinusoidal positions.
 
   `call` is the teacher-forced pass:
   {'source_ids': [B, S], 'target_in': [B, T]} -> logits [B, T, V]; it is
@@ -38,7 +38,7 @@ class TransformerSeq2Seq(token_steps.TokenSteps, tf.keras.Model):
   Args:
     source_vocab_size, target_vocab_size: int.
     hparams: `HParams`; reads transformer_layers (and decoder_layers),
-      transformer_heads,
+      transformer_heads, transformer_norm,
       transformer_dim, transformer_ff_dim, tie_target_embeddings,
       share_embeddings (one [V, D] matrix embeds source and target, and with
       tie_target_embeddings projects the outputs too: three-way tying, which
@@ -56,8 +56,12 @@ class TransformerSeq2Seq(token_steps.TokenSteps, tf.keras.Model):
       raise ValueError('a Transformer needs transformer_layers >= 1, '
                        'transformer_decoder_layers >= 0 and an even '
                        'transformer_dim (sinusoidal positions)')
+    if hp.transformer_norm not in layers.NORMS:
+      raise ValueError('transformer_norm must be one of '
+                       f'{", ".join(layers.NORMS)}; '
+                       f'got {hp.transformer_norm!r}')
     sizes = (hp.transformer_heads, hp.transformer_dim, hp.transformer_ff_dim,
-             hp.dropout)
+             hp.dropout, hp.transformer_norm == 'pre')
     if hp.share_embeddings:
       if source_vocab_size != target_vocab_size:
         raise ValueError(

@@ -1,7 +1,8 @@
 """Layers of the Transformer encoder-decoder, one job each.
 
-Pre-norm Transformer (Vaswani et al. 2017, with the layer normalization
-before each sublayer as in Xiong et al. 2020). Shapes: B batch, S source
+Transformer (Vaswani et al. 2017) with the layer normalization before each
+sublayer (pre-norm, Xiong et al. 2020) or after each residual sum (post-norm,
+the original). Shapes: B batch, S source
 length, T target length (queries), K keys (S, T, or cache + T), D model size,
 H heads, F feed-forward size, V vocabulary.
 
@@ -19,6 +20,9 @@ import tensorflow as tf
 KeyValue = Tuple[tf.Tensor, tf.Tensor]
 
 _MASKED = -1e9   # the score of a masked key; float32 only.
+
+# Where the layer normalization goes (HParams.transformer_norm).
+NORMS = ('pre', 'post')
 
 
 def sinusoids(positions: tf.Tensor, dim: int) -> tf.Tensor:
@@ -238,14 +242,16 @@ class FeedForward(tf.keras.layers.Layer):
 
 
 class EncoderLayer(tf.keras.layers.Layer):
-  """Pre-norm self-attention and feed-forward sublayers, each residual:
-  x + dropout(sublayer(layer_norm(x))).
+  """Self-attention and feed-forward sublayers, each residual:
+  x + dropout(sublayer(layer_norm(x))) (pre-norm), or
+  layer_norm(x + dropout(sublayer(x))) (post-norm).
 
   Args:
     num_heads: int, H.
     dim: int, D.
     ff_dim: int, F.
     dropout: float, on residual updates and attention weights.
+    pre_norm: bool, pre-norm (True) or post-norm (False).
 
   Call arguments:
     x: [B, S, D].
@@ -257,8 +263,9 @@ class EncoderLayer(tf.keras.layers.Layer):
   """
 
   def __init__(self, num_heads: int, dim: int, ff_dim: int, dropout: float,
-               **kwargs):
+               pre_norm: bool = True, **kwargs):
     super().__init__(**kwargs)
+    self.pre_norm = pre_norm
     self.self_attention_norm = _layer_norm('self_attention_norm')
     self.self_attention = MultiHeadAttention(num_heads, dim, dropout,
                                              name='self_attention')
@@ -266,21 +273,34 @@ class EncoderLayer(tf.keras.layers.Layer):
     self.ff = FeedForward(dim, ff_dim, name='feed_forward')
     self.dropout = tf.keras.layers.Dropout(dropout)
 
+  def _sublayer_input(self, norm, x):
+    """What a sublayer reads: norm(x) pre-norm, x post-norm."""
+    return norm(x) if self.pre_norm else x
+
+  def _residual(self, norm, x, update, training):
+    """x plus a sublayer's dropped-out update; normalized post-norm."""
+    x += self.dropout(update, training=training)
+    return x if self.pre_norm else norm(x)
+
+  def _feed_forward(self, x, training):
+    update = self.ff(self._sublayer_input(self.ff_norm, x))
+    return self._residual(self.ff_norm, x, update, training)
+
   def call(self, x, mask, training=False):
-    h = self.self_attention_norm(x)
+    h = self._sublayer_input(self.self_attention_norm, x)
     update, _, _ = self.self_attention(h, memory=h, mask=mask[:, tf.newaxis],
                                        training=training)
-    x += self.dropout(update, training=training)
-    return x + self.dropout(self.ff(self.ff_norm(x)), training=training)
+    x = self._residual(self.self_attention_norm, x, update, training)
+    return self._feed_forward(x, training)
 
 
 class DecoderLayer(EncoderLayer):
   """An `EncoderLayer` whose self-attention is causal (and may continue a
   cache), with a cross-attention sublayer to the encoder memory between it
-  and the feed-forward; each pre-norm and residual.
+  and the feed-forward; each residual, normalized as `EncoderLayer`'s.
 
   Args:
-    num_heads, dim, ff_dim, dropout: as `EncoderLayer`.
+    num_heads, dim, ff_dim, dropout, pre_norm: as `EncoderLayer`.
 
   Call arguments:
     x: [B, T, D], the last T target positions; or [B, D], one position
@@ -300,8 +320,8 @@ class DecoderLayer(EncoderLayer):
   """
 
   def __init__(self, num_heads: int, dim: int, ff_dim: int, dropout: float,
-               **kwargs):
-    super().__init__(num_heads, dim, ff_dim, dropout, **kwargs)
+               pre_norm: bool = True, **kwargs):
+    super().__init__(num_heads, dim, ff_dim, dropout, pre_norm, **kwargs)
     self.cross_attention_norm = _layer_norm('cross_attention_norm')
     self.cross_attention = MultiHeadAttention(num_heads, dim, dropout,
                                               name='cross_attention')
@@ -315,23 +335,24 @@ class DecoderLayer(EncoderLayer):
       length = tf.shape(x)[1]
       cached = 0 if cache is None else tf.shape(cache[0])[2]
       causal = causal_mask(length, cached + length)[tf.newaxis]
-    h = self.self_attention_norm(x)
+    h = self._sublayer_input(self.self_attention_norm, x)
     update, _, cache = self.self_attention(h, memory=h, cache=cache,
                                            mask=causal, training=training)
-    x += self.dropout(update, training=training)
+    x = self._residual(self.self_attention_norm, x, update, training)
     update, weights, _ = self.cross_attention(
-        self.cross_attention_norm(x), memory=memory, cache=memory_key_value,
-        mask=memory_mask[:, tf.newaxis], training=training)
-    x += self.dropout(update, training=training)
-    x += self.dropout(self.ff(self.ff_norm(x)), training=training)
-    return x, weights, cache
+        self._sublayer_input(self.cross_attention_norm, x), memory=memory,
+        cache=memory_key_value, mask=memory_mask[:, tf.newaxis],
+        training=training)
+    x = self._residual(self.cross_attention_norm, x, update, training)
+    return self._feed_forward(x, training), weights, cache
 
 
 class Encoder(tf.keras.layers.Layer):
-  """A stack of `EncoderLayer`s and a final layer normalization.
+  """A stack of `EncoderLayer`s, and a final layer normalization if they
+  are pre-norm (post-norm layers end normalized).
 
   Args:
-    num_layers, num_heads, dim, ff_dim, dropout: as `EncoderLayer`.
+    num_layers, num_heads, dim, ff_dim, dropout, pre_norm: as `EncoderLayer`.
 
   Call arguments:
     x: [B, S, D], the embedded source.
@@ -343,11 +364,11 @@ class Encoder(tf.keras.layers.Layer):
   """
 
   def __init__(self, num_layers: int, num_heads: int, dim: int, ff_dim: int,
-               dropout: float, **kwargs):
+               dropout: float, pre_norm: bool = True, **kwargs):
     super().__init__(**kwargs)
-    self.stack = [EncoderLayer(num_heads, dim, ff_dim, dropout,
+    self.stack = [EncoderLayer(num_heads, dim, ff_dim, dropout, pre_norm,
                                name=f'layer_{i}') for i in range(num_layers)]
-    self.norm = _layer_norm('norm')
+    self.norm = _layer_norm('norm') if pre_norm else tf.identity
 
   def call(self, x, mask, training=False):
     for layer in self.stack:
@@ -356,10 +377,11 @@ class Encoder(tf.keras.layers.Layer):
 
 
 class Decoder(tf.keras.layers.Layer):
-  """A stack of `DecoderLayer`s and a final layer normalization.
+  """A stack of `DecoderLayer`s, and a final layer normalization if they
+  are pre-norm.
 
   Args:
-    num_layers, num_heads, dim, ff_dim, dropout: as `DecoderLayer`.
+    num_layers, num_heads, dim, ff_dim, dropout, pre_norm: as `DecoderLayer`.
 
   Call arguments:
     x: [B, T, D], the embedded target (the last T positions); or [B, D],
@@ -376,11 +398,11 @@ class Decoder(tf.keras.layers.Layer):
   """
 
   def __init__(self, num_layers: int, num_heads: int, dim: int, ff_dim: int,
-               dropout: float, **kwargs):
+               dropout: float, pre_norm: bool = True, **kwargs):
     super().__init__(**kwargs)
-    self.stack = [DecoderLayer(num_heads, dim, ff_dim, dropout,
+    self.stack = [DecoderLayer(num_heads, dim, ff_dim, dropout, pre_norm,
                                name=f'layer_{i}') for i in range(num_layers)]
-    self.norm = _layer_norm('norm')
+    self.norm = _layer_norm('norm') if pre_norm else tf.identity
 
   def memory_key_values(self, memory: tf.Tensor) -> Tuple[KeyValue, ...]:
     """memory [B, S, D] -> each layer's cross-attention keys and values.

@@ -51,16 +51,19 @@ def _generated(log_probs):
   return np.asarray(log_probs)[..., BOS + 1:]
 
 
-@pytest.mark.parametrize('tie,encoder_layers,decoder_layers',
-                         [(True, 2, 0), (False, 2, 0), (True, 3, 1)])
+@pytest.mark.parametrize('tie,encoder_layers,decoder_layers,norm',
+                         [(True, 2, 0, 'pre'), (False, 2, 0, 'pre'),
+                          (True, 3, 1, 'pre'), (True, 2, 0, 'post')])
 def test_decode_steps_equal_teacher_forcing(tie, encoder_layers,
-                                            decoder_layers):
+                                            decoder_layers, norm):
   """The self-attention cache is right: one token at a time gives what the
   whole target at once gives, at every position, with padded sources; with
-  the decoder as deep as the encoder, and shallower."""
+  the decoder as deep as the encoder, and shallower; pre-norm and
+  post-norm."""
   hparams = dataclasses.replace(SMALL, tie_target_embeddings=tie,
                                 transformer_layers=encoder_layers,
-                                transformer_decoder_layers=decoder_layers)
+                                transformer_decoder_layers=decoder_layers,
+                                transformer_norm=norm)
   model = _model(hparams)
   assert len(model.encoder.stack) == encoder_layers
   assert len(model.decoder.stack) == (decoder_layers or encoder_layers)
@@ -87,6 +90,25 @@ def test_decode_steps_equal_teacher_forcing(tie, encoder_layers,
   # Cross-attention is a distribution over the real source tokens.
   np.testing.assert_allclose(expected_attention.sum(-1), 1.0, atol=1e-5)
   np.testing.assert_allclose(expected_attention[1, :, 2:], 0.0, atol=1e-7)
+
+
+def test_post_norm_layers_end_normalized_and_the_stacks_add_no_norm():
+  post = _model(dataclasses.replace(SMALL, transformer_norm='post'))
+  pre = _model(SMALL)
+  memory, _ = post._encode(SOURCE, training=False)  # pylint: disable=protected-access
+  # Every position leaves the last layer normalized (gamma 1, beta 0 at
+  # initialization): mean 0 and variance 1 over D.
+  np.testing.assert_allclose(tf.reduce_mean(memory, -1), 0.0, atol=1e-5)
+  np.testing.assert_allclose(tf.math.reduce_variance(memory, -1), 1.0,
+                             atol=1e-3)
+  # The same sublayers and norms, but no final norm on either stack.
+  norms = lambda model: sorted(  # pylint: disable=unnecessary-lambda-assignment
+      v.name for v in model.trainable_variables if 'norm' in v.name)
+  assert len(norms(pre)) - len(norms(post)) == 4  # gamma and beta, twice
+  assert any('coder/norm/' in n for n in norms(pre))
+  assert not any('coder/norm/' in n for n in norms(post))
+  np.testing.assert_raises(AssertionError, np.testing.assert_allclose,
+                           _logits(pre), _logits(post))
 
 
 def test_layer_normalization_is_keras_s_and_takes_any_rank_once_built():
