@@ -3,7 +3,7 @@
   python -m nmt_tfx.kubeflow.schedule upload --package nmt-en-de.yaml
   python -m nmt_tfx.kubeflow.schedule schedule --pipeline nmt-en-de \\
       --cron '0 3 * * *' --param data_dir=gs://BUCKET/multi30k
-  python -m nmt_tfx.kubeflow.schedule run --pipeline nmt-en-de --train-steps 500
+  python -m nmt_tfx.kubeflow.schedule run --pipeline nmt-en-de --train-steps 600
 
 upload:   the spec becomes a new version of the named pipeline (created on
           first upload).
