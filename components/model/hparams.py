@@ -90,13 +90,15 @@ class HParams:
     epochs of steps_per_epoch, or one of train_steps if that is fewer.
     ValueError if whole epochs cannot: training would stop short of
     train_steps, before its learning-rate schedule ends."""
+    if train_steps < 1:
+      raise ValueError(f'train_steps must be at least 1; got {train_steps}')
     per_epoch = max(1, min(self.steps_per_epoch, train_steps))
-    if train_steps < 1 or train_steps % per_epoch:
+    if train_steps % per_epoch:
       below = train_steps // per_epoch * per_epoch
       raise ValueError(
           f'train_steps {train_steps} is not a whole number of epochs of '
           f'steps_per_epoch {per_epoch}: set train_steps to '
-          f'{below or per_epoch} or {below + per_epoch}, or change '
+          f'{below} or {below + per_epoch}, or change '
           'steps_per_epoch')
     return train_steps // per_epoch, per_epoch
 
